@@ -1,0 +1,236 @@
+"""Params, FLOPs and Space of the HeteroFL models, as the reference's ``summary.py`` counts them (spec 8).
+
+Two FLOP-like numbers are reported on purpose:
+
+* ``flops_reference`` reproduces ``summary.py`` exactly, including its quirk: each module's FLOPs are
+  added once *per parameter tensor* of that module, so Linear/biased-conv/affine-norm layers count twice,
+  bias-free convs once and parameter-free modules (ReLU, pooling, GELU, Dropout, Scaler) not at all.
+  The paper's FLOPs columns follow this convention, so it is what one compares with the paper.
+* ``macs_true`` is the real multiply-accumulate count of one forward pass at batch 1: every conv and
+  linear once (no bias adds) plus the attention matmuls QK^T and AV; norms, activations, pooling and
+  embedding look-ups are excluded. It is what one would quote as the cost of a submodel.
+
+Our models apply ReLU and the global average pool functionally where the reference used modules; under
+the quirk parameter-free modules are added zero times, so this does not change ``flops_reference``
+(the published totals below are reproduced exactly, see ``tests/test_complexity.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from heterofl.errors import HeteroFLError
+from heterofl.models import MODEL_NAMES, build_model
+from heterofl.rates import RATE_OF_LETTER, ModelMode
+
+LETTERS = ("a", "b", "c", "d", "e")
+COLUMNS = ("model", "letter", "rate", "params", "flops_reference", "macs_true", "space_mb")
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+_NORMS = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, nn.GroupNorm, nn.LayerNorm)
+_ACTIVATIONS = (nn.ReLU, nn.GELU)
+_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+_PARAM_NAMES = ("weight", "bias")
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """One model's summary.py figures: parameter count, quirky FLOPs and fp32 size in MiB."""
+
+    params: int
+    flops: int
+    space_mb: float
+
+
+def space_mb(params: int) -> float:
+    """fp32 size in MiB, as summary.py: params * 32 bits / 8 / 1024**2."""
+    return params * 32 / 8 / 1024**2
+
+
+def _own_params(module: nn.Module) -> list[Tensor]:
+    """The module's own trainable ``weight``/``bias`` (recurse=False), so nothing is counted twice."""
+    return [p for n, p in module.named_parameters(recurse=False) if n in _PARAM_NAMES and p.requires_grad]
+
+
+def _is_affine(module: nn.Module) -> bool:
+    return bool(getattr(module, "affine", False) or getattr(module, "elementwise_affine", False))
+
+
+def _module_flops(module: nn.Module, inputs: tuple, output: Tensor) -> int:
+    """summary.py's ``compute_flops`` for one call of ``module``; 0 for anything it does not know."""
+    if isinstance(module, nn.Conv2d):
+        h_out, w_out = output.shape[-2:]
+        k_h, k_w = module.kernel_size
+        flops = k_h * k_w * module.in_channels * module.out_channels * h_out * w_out
+        if module.bias is not None:
+            flops += module.out_channels * h_out * w_out
+        return int(flops)
+    if isinstance(module, nn.Linear):
+        rows = inputs[0].numel() // module.in_features
+        return int(rows * module.in_features * module.out_features)
+    if isinstance(module, _NORMS):
+        return int(inputs[0].numel() * (2 if _is_affine(module) else 1))
+    if isinstance(module, _ACTIVATIONS):
+        return int(output.numel())
+    if isinstance(module, _POOLS):
+        return int(inputs[0].numel())
+    return 0  # Embedding, Dropout, Scaler, Identity, custom blocks, AdaptiveAvgPool, ...
+
+
+def reference_complexity(model: nn.Module, example_input: Tensor) -> Complexity:
+    """Params/FLOPs/Space exactly as the reference's summary.py: hooks, one train-mode forward, the quirk.
+
+    Every module except containers and the root is hooked; FLOPs are taken at a module's first call and
+    added once per own parameter tensor (the published quirk, spec section 8).
+    """
+    params: dict[int, int] = {}
+    flops: dict[int, int] = {}
+
+    def hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
+        key = id(module)
+        if key in flops:  # summary.py counts a module at its first call only
+            return
+        own = _own_params(module)
+        params[key] = sum(p.numel() for p in own)
+        flops[key] = _module_flops(module, inputs, output) * len(own)
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if m is not model and not isinstance(m, _CONTAINERS)
+    ]
+    was_training = model.training
+    try:
+        model.train()
+        with torch.no_grad():
+            model(example_input)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    total_params = sum(params.values())
+    return Complexity(params=total_params, flops=sum(flops.values()), space_mb=space_mb(total_params))
+
+
+def true_macs(model: nn.Module, example_input: Tensor) -> int:
+    """Real multiply-accumulates of one forward pass: convs, linears and attention matmuls, each once.
+
+    Uses torch's FlopCounterMode, which counts 2 FLOPs per MAC for mm/addmm/bmm/conv (bias adds,
+    norms, activations and embedding look-ups are not counted), so the MAC count is its total / 2.
+    """
+    was_training = model.training
+    counter = FlopCounterMode(display=False)
+    try:
+        model.train()
+        with torch.no_grad(), counter:
+            model(example_input)
+    finally:
+        model.train(was_training)
+    total = counter.get_total_flops()
+    return int(total // 2)
+
+
+def example_input(model_name: str) -> Tensor:
+    """The single example summary.py feeds each model: an MNIST image, a CIFAR image or a 1x64 token chunk."""
+    if model_name == "conv":
+        return torch.zeros(1, 1, 28, 28)
+    if model_name == "resnet18":
+        return torch.zeros(1, 3, 32, 32)
+    if model_name == "transformer":
+        return torch.zeros(1, 64, dtype=torch.int64)
+    raise HeteroFLError("model", f"{model_name!r} is unknown", ", ".join(MODEL_NAMES))
+
+
+_DEFAULT_KWARGS: dict[str, dict] = {
+    "conv": {"in_channels": 1, "num_classes": 10},
+    "resnet18": {"in_channels": 3, "num_classes": 10},
+    "transformer": {"num_classes": 33279},
+}
+
+
+def complexity_table(model_name: str, letters: tuple[str, ...] = LETTERS, **model_kwargs) -> pd.DataFrame:
+    """One row per rate letter, so submodel cost can be compared in both conventions side by side.
+
+    ``model_kwargs`` go to ``build_model`` on top of the dataset defaults (MNIST conv, CIFAR10 resnet18,
+    WikiText2 transformer), e.g. ``resnet_blocks=(2, 2, 2, 2)``.
+    """
+    kwargs = {**_DEFAULT_KWARGS.get(model_name, {}), **model_kwargs}
+    x = example_input(model_name)
+    rows = []
+    for letter in letters:
+        rate = RATE_OF_LETTER[letter]
+        torch.manual_seed(0)
+        model = build_model(model_name, rate, **kwargs)
+        ref = reference_complexity(model, x)
+        rows.append(
+            {
+                "model": model_name,
+                "letter": letter,
+                "rate": rate,
+                "params": ref.params,
+                "flops_reference": ref.flops,
+                "macs_true": true_macs(model, x),
+                "space_mb": ref.space_mb,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def combination_row(table: pd.DataFrame, model_mode: str) -> dict:
+    """The paper's combination row (process.make_stats): proportion-weighted means and the param Ratio.
+
+    Ratio = sum p_i * params_i / (sum p_i * params(first letter)), the average client's share of the
+    global model. ``table`` must hold one model and every letter the mode names.
+    """
+    if table["model"].nunique() != 1:
+        raise HeteroFLError("table", "holds several models", "a complexity_table of one model")
+    mode = ModelMode.parse(model_mode)
+    by_letter = table.set_index("letter")
+    missing = [x for x in mode.letters if x not in by_letter.index]
+    if missing:
+        raise HeteroFLError(
+            "model_mode", f"letters {missing} are not in the table", ", ".join(by_letter.index)
+        )
+    row: dict = {"model": table["model"].iloc[0], "model_mode": model_mode}
+    for column in ("params", "flops_reference", "macs_true", "space_mb"):
+        row[column] = mode.mean_ratio(by_letter[column].to_dict())
+    row["ratio"] = row["params"] / float(by_letter.loc[mode.letters[0], "params"])
+    return row
+
+
+def _human(df: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(
+        {"model": df["model"], "letter": df["letter"], "rate": df["rate"].map(lambda r: f"{r:g}")}
+    )
+    out["params"] = df["params"].map(lambda v: f"{int(v):,}")
+    out["FLOPs (summary.py)"] = df["flops_reference"].map(lambda v: f"{v / 1e6:.2f}M")
+    out["true MACs"] = df["macs_true"].map(lambda v: f"{v / 1e6:.2f}M")
+    out["space (MB)"] = df["space_mb"].map(lambda v: f"{v:.2f}")
+    return out
+
+
+def format_table(df: pd.DataFrame) -> str:
+    """A Markdown table in human units: params with thousands separators, FLOPs/MACs in M, MB to 2 dp."""
+    human = _human(df)
+    header = "| " + " | ".join(human.columns) + " |"
+    align = "|" + "|".join("---" if c in ("model", "letter") else "---:" for c in human.columns) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in human.itertuples(index=False)]
+    return "\n".join([header, align, *body])
+
+
+__all__ = [
+    "COLUMNS",
+    "LETTERS",
+    "Complexity",
+    "combination_row",
+    "complexity_table",
+    "example_input",
+    "format_table",
+    "reference_complexity",
+    "space_mb",
+    "true_macs",
+]

@@ -1,0 +1,160 @@
+"""The HeteroFL training loop: sample clients, train their submodels, aggregate, evaluate every rate.
+
+``Federation`` holds what is fixed for a run (config, data, partition, models per rate); the evolving
+state is a plain :class:`RunState` so that a checkpoint is just that state written to disk.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import torch
+
+from heterofl.aggregation import Aggregator
+from heterofl.config import ExperimentConfig
+from heterofl.data import Dataset
+from heterofl.data.partition import Partition
+from heterofl.evaluation import evaluate_classifier, evaluate_language_model, local_pairs
+from heterofl.local_training import ClientJob, LocalSettings, SequentialEngine, client_seed
+from heterofl.models import model_factory
+from heterofl.rates import LETTER_OF_RATE, RATE_OF_LETTER, letters_up_to
+from heterofl.static_bn import fit_static_bn
+from heterofl.submodel import Params, extract, load_into, parameters_of
+from heterofl.tasks import ImageTask, make_task
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """CUDA when present (or when asked for), else the CPU."""
+    if requested:
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def learning_rate(config: ExperimentConfig, round_: int) -> float:
+    """The global MultiStepLR: rounds after each milestone use ``gamma`` times the rate."""
+    drops = sum(1 for milestone in config.milestones if milestone < round_)
+    return config.lr * config.gamma**drops
+
+
+@dataclass
+class RunState:
+    """Everything that changes during a run; a checkpoint is exactly this."""
+
+    round: int
+    params: Params
+    sampler_state: torch.Tensor
+    history: list[dict] = field(default_factory=list)
+
+
+class Federation:
+    def __init__(self, config: ExperimentConfig, dataset: Dataset, partition: Partition,
+                 device: torch.device | None = None, engine: str | None = None) -> None:
+        self.config = config
+        self.mode = config.mode
+        self.device = device or pick_device()
+        self.task = make_task(dataset, self.device)
+        self.partition = partition
+        control = config.control
+        self.build = model_factory(
+            config.model, global_rate=self.mode.global_rate, norm=control.norm, scale=bool(control.scale),
+            num_classes=dataset.num_classes, in_channels=int(dataset.train_x.shape[1]) if dataset.train_x.dim() == 4
+            else 1, resnet_blocks=config.resnet_blocks,
+        )
+        self.labels_held = partition.label_mask(dataset.num_classes).to(self.device)
+        self.train_indices = [torch.as_tensor(ix, dtype=torch.long) for ix in partition.train_indices]
+        self.local_indices, self.local_users = local_pairs(partition.test_indices, self.device)
+        self.fixed_rates = self.mode.fixed_rates(control.num_users)
+        self.layout = self.build(self.mode.global_rate).layout
+        self.engine = self._make_engine(engine or config.engine)
+        self.eval_letters = (letters_up_to(self.mode.global_rate) if config.eval_rates == "all"
+                             else [LETTER_OF_RATE[self.mode.global_rate]])
+
+    def _make_engine(self, name: str):
+        if name in ("batched", "auto"):
+            try:
+                from heterofl.batched import BatchedEngine
+            except ImportError:
+                if name == "batched":
+                    raise
+            else:
+                return BatchedEngine(self.train_model, self.task)
+        return SequentialEngine(self.train_model, self.task)
+
+    @lru_cache(maxsize=None)  # noqa: B019 - one model per rate for the lifetime of the run
+    def train_model(self, rate: float) -> torch.nn.Module:
+        return self.build(rate).to(self.device)
+
+    @lru_cache(maxsize=None)  # noqa: B019
+    def eval_model(self, rate: float) -> torch.nn.Module:
+        return self.build(rate).to(self.device)
+
+    def initial_state(self) -> RunState:
+        torch.manual_seed(self.config.seed)
+        model = self.build(self.mode.global_rate)
+        sampler = torch.Generator().manual_seed(self.config.seed)
+        params = {k: v.to(self.device) for k, v in parameters_of(model).items()}
+        return RunState(round=0, params=params, sampler_state=sampler.get_state())
+
+    def _round_jobs(self, round_: int, sampler: torch.Generator) -> list[ClientJob]:
+        control = self.config.control
+        if control.model_split_mode == "dynamic":
+            rates = self.mode.draw_dynamic_rates(control.num_users, sampler)
+        else:
+            rates = self.fixed_rates
+        active = math.ceil(control.frac * control.num_users)
+        users = torch.randperm(control.num_users, generator=sampler)[:active].tolist()
+        return [ClientJob(u, rates[u], self.train_indices[u], self.labels_held[u],
+                          client_seed(self.config.seed, round_, u)) for u in users]
+
+    def run_round(self, state: RunState) -> RunState:
+        """One communication round; returns the new state (the input state is not modified)."""
+        round_ = state.round + 1
+        sampler = torch.Generator()
+        sampler.set_state(state.sampler_state)
+        jobs = self._round_jobs(round_, sampler)
+        settings = LocalSettings(
+            lr=learning_rate(self.config, round_), momentum=self.config.momentum,
+            weight_decay=self.config.weight_decay, clip_norm=self.config.clip_norm,
+            epochs=self.config.local_epochs, batch_size=self.config.batch_size_train,
+            use_mask=bool(self.config.control.mask),
+        )
+        started = time.perf_counter()
+        aggregator = Aggregator(state.params, self.layout)
+        train_metrics = self.engine.run(jobs, state.params, self.layout, settings, aggregator)
+        params = aggregator.result()
+        row = {"round": round_, "lr": settings.lr, "clients": len(jobs), **train_metrics,
+               "seconds_train": time.perf_counter() - started}
+        if round_ % self.config.eval_every == 0 or round_ == self.config.rounds:
+            started = time.perf_counter()
+            for letter, metrics in self.evaluate(params).items():
+                row.update({f"{letter}_{name}": value for name, value in metrics.items()})
+            row["seconds_evaluate"] = time.perf_counter() - started
+        return RunState(round_, params, sampler.get_state(), [*state.history, row])
+
+    def evaluate(self, params: Params) -> dict[str, dict[str, float]]:
+        """Metrics of the global model at every evaluated rate, each with fresh static BN statistics."""
+        results = {}
+        for letter in self.eval_letters:
+            model = self.eval_model(RATE_OF_LETTER[letter])
+            load_into(model, extract(params, self.layout, model.widths))
+            if isinstance(self.task, ImageTask):
+                fit_static_bn(model, self.task.statistics_inputs(), self.config.stats_batch_size)
+                results[letter] = evaluate_classifier(
+                    model, self.task, self.config.stats_batch_size, self.local_indices, self.local_users,
+                    self.labels_held if self.config.control.mask else None)
+            else:
+                results[letter] = evaluate_language_model(model, self.task, self.config.seed)
+        return results
+
+    def train(self, state: RunState | None = None,
+              on_round: Callable[[RunState], None] | None = None) -> RunState:
+        state = state or self.initial_state()
+        while state.round < self.config.rounds:
+            state = self.run_round(state)
+            if on_round is not None:
+                on_round(state)
+        return state

@@ -1,0 +1,83 @@
+"""Model construction: every model is built for a rate and carries its width layout."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Protocol
+
+from torch import nn
+
+from heterofl.errors import HeteroFLError
+from heterofl.layout import Layout
+from heterofl.models.conv import Conv
+from heterofl.models.layers import Scaler, make_norm, masked_cross_entropy
+from heterofl.models.resnet import ResNet
+from heterofl.models.transformer import Transformer
+
+MODEL_NAMES = ("conv", "resnet18", "transformer")
+
+
+class SliceableModel(Protocol):
+    """What extraction and aggregation need: hidden widths per group and a width layout."""
+
+    widths: dict[str, int]
+    layout: Layout
+
+
+def build_model(
+    name: str,
+    rate: float,
+    *,
+    global_rate: float = 1.0,
+    norm: str = "bn",
+    scale: bool = True,
+    num_classes: int = 10,
+    in_channels: int = 1,
+    resnet_blocks: tuple[int, ...] = (1, 1, 1, 2),
+) -> nn.Module:
+    """A model whose hidden widths are ``rate`` times the base widths; its Scaler uses rate / global_rate."""
+    scaler_rate = rate / global_rate
+    if name == "conv":
+        return Conv(rate, scaler_rate, norm, scale, in_channels, num_classes)
+    if name == "resnet18":
+        return ResNet(rate, scaler_rate, norm, scale, in_channels, num_classes, tuple(resnet_blocks))
+    if name == "transformer":
+        return Transformer(rate, scaler_rate, num_tokens=num_classes)
+    raise HeteroFLError("model", f"{name!r} is unknown", ", ".join(MODEL_NAMES))
+
+
+def model_factory(
+    name: str,
+    *,
+    global_rate: float,
+    norm: str,
+    scale: bool,
+    num_classes: int,
+    in_channels: int,
+    resnet_blocks: tuple[int, ...] = (1, 1, 1, 2),
+) -> partial:
+    """``rate -> model`` with everything else fixed: the one place a run decides how models look."""
+    return partial(
+        build_model,
+        name,
+        global_rate=global_rate,
+        norm=norm,
+        scale=scale,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        resnet_blocks=resnet_blocks,
+    )
+
+
+__all__ = [
+    "MODEL_NAMES",
+    "Conv",
+    "ResNet",
+    "Scaler",
+    "SliceableModel",
+    "Transformer",
+    "build_model",
+    "make_norm",
+    "masked_cross_entropy",
+    "model_factory",
+]
