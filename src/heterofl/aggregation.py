@@ -62,8 +62,9 @@ def _row_weight(held: torch.Tensor, rows: int, axis: int, ndim: int) -> torch.Te
     return held[:, :rows].reshape(shape)
 
 
-def aggregate(global_params: Params, layout: Layout, clients: list[tuple[Params, dict[str, int], torch.Tensor]]
-              ) -> Params:
+def aggregate(
+    global_params: Params, layout: Layout, clients: list[tuple[Params, dict[str, int], torch.Tensor]]
+) -> Params:
     """Aggregate unstacked clients ``(params, widths, labels_held (C,))``: a convenience over Aggregator."""
     aggregator = Aggregator(global_params, layout)
     for params, widths, held in clients:

@@ -135,22 +135,30 @@ class Control:
 
 # Per-dataset hyperparameters of the reference (spec section 2), keyed by (dataset family, split kind).
 _REFERENCE_HYPER: dict[tuple[str, str], dict[str, Any]] = {
-    ("MNIST", "iid"): dict(lr=0.01, rounds=200, local_epochs=5, batch_size_train=10, batch_size_test=50,
-                           milestones=(100,)),
-    ("MNIST", "non-iid"): dict(lr=0.01, rounds=400, local_epochs=5, batch_size_train=10, batch_size_test=50,
-                               milestones=(200,)),
-    ("MNIST", "none"): dict(lr=0.01, rounds=200, local_epochs=1, batch_size_train=100, batch_size_test=500,
-                            milestones=(100,)),
-    ("CIFAR10", "iid"): dict(lr=0.1, rounds=400, local_epochs=5, batch_size_train=10, batch_size_test=50,
-                             milestones=(150, 250)),
-    ("CIFAR10", "non-iid"): dict(lr=0.1, rounds=800, local_epochs=5, batch_size_train=10, batch_size_test=50,
-                                 milestones=(300, 500)),
-    ("CIFAR10", "none"): dict(lr=0.1, rounds=400, local_epochs=1, batch_size_train=100, batch_size_test=500,
-                              milestones=(150, 250)),
-    ("WikiText2", "iid"): dict(lr=0.1, rounds=200, local_epochs=1, batch_size_train=100, batch_size_test=10,
-                               milestones=(50, 100)),
-    ("WikiText2", "none"): dict(lr=0.1, rounds=100, local_epochs=1, batch_size_train=100, batch_size_test=100,
-                                milestones=(25, 50)),
+    ("MNIST", "iid"): dict(
+        lr=0.01, rounds=200, local_epochs=5, batch_size_train=10, batch_size_test=50, milestones=(100,)
+    ),
+    ("MNIST", "non-iid"): dict(
+        lr=0.01, rounds=400, local_epochs=5, batch_size_train=10, batch_size_test=50, milestones=(200,)
+    ),
+    ("MNIST", "none"): dict(
+        lr=0.01, rounds=200, local_epochs=1, batch_size_train=100, batch_size_test=500, milestones=(100,)
+    ),
+    ("CIFAR10", "iid"): dict(
+        lr=0.1, rounds=400, local_epochs=5, batch_size_train=10, batch_size_test=50, milestones=(150, 250)
+    ),
+    ("CIFAR10", "non-iid"): dict(
+        lr=0.1, rounds=800, local_epochs=5, batch_size_train=10, batch_size_test=50, milestones=(300, 500)
+    ),
+    ("CIFAR10", "none"): dict(
+        lr=0.1, rounds=400, local_epochs=1, batch_size_train=100, batch_size_test=500, milestones=(150, 250)
+    ),
+    ("WikiText2", "iid"): dict(
+        lr=0.1, rounds=200, local_epochs=1, batch_size_train=100, batch_size_test=10, milestones=(50, 100)
+    ),
+    ("WikiText2", "none"): dict(
+        lr=0.1, rounds=100, local_epochs=1, batch_size_train=100, batch_size_test=100, milestones=(25, 50)
+    ),
 }
 
 
@@ -216,8 +224,16 @@ class ExperimentConfig:
         self._check_ranges()
 
     def _check_ranges(self) -> None:
-        positive_ints = ("rounds", "local_epochs", "batch_size_train", "batch_size_test", "eval_every", "last_k",
-                         "stats_batch_size", "checkpoint_every")
+        positive_ints = (
+            "rounds",
+            "local_epochs",
+            "batch_size_train",
+            "batch_size_test",
+            "eval_every",
+            "last_k",
+            "stats_batch_size",
+            "checkpoint_every",
+        )
         for name in positive_ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -241,8 +257,11 @@ class ExperimentConfig:
         if self.non_iid_variant not in ("reference", "distinct"):
             raise HeteroFLError("non_iid_variant", f"{self.non_iid_variant!r} is unknown", "reference, distinct")
         if len(self.resnet_blocks) != 4 or any(b < 1 for b in self.resnet_blocks):
-            raise HeteroFLError("resnet_blocks", f"{list(self.resnet_blocks)} is not 4 positive counts",
-                                "[1, 1, 1, 2] (paper) or [2, 2, 2, 2]")
+            raise HeteroFLError(
+                "resnet_blocks",
+                f"{list(self.resnet_blocks)} is not 4 positive counts",
+                "[1, 1, 1, 2] (paper) or [2, 2, 2, 2]",
+            )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ExperimentConfig:

@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import torch
 
@@ -19,7 +19,7 @@ from heterofl.config import ExperimentConfig
 from heterofl.data import Dataset
 from heterofl.data.partition import Partition
 from heterofl.evaluation import evaluate_classifier, evaluate_language_model, local_pairs
-from heterofl.local_training import ClientJob, LocalSettings, SequentialEngine, client_seed
+from heterofl.local_training import ClientJob, DivergenceError, LocalSettings, SequentialEngine, client_seed
 from heterofl.models import model_factory
 from heterofl.rates import LETTER_OF_RATE, RATE_OF_LETTER, letters_up_to
 from heterofl.static_bn import fit_static_bn
@@ -51,8 +51,14 @@ class RunState:
 
 
 class Federation:
-    def __init__(self, config: ExperimentConfig, dataset: Dataset, partition: Partition,
-                 device: torch.device | None = None, engine: str | None = None) -> None:
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        dataset: Dataset,
+        partition: Partition,
+        device: torch.device | None = None,
+        engine: str | None = None,
+    ) -> None:
         self.config = config
         self.mode = config.mode
         self.device = device or pick_device()
@@ -60,9 +66,13 @@ class Federation:
         self.partition = partition
         control = config.control
         self.build = model_factory(
-            config.model, global_rate=self.mode.global_rate, norm=control.norm, scale=bool(control.scale),
-            num_classes=dataset.num_classes, in_channels=int(dataset.train_x.shape[1]) if dataset.train_x.dim() == 4
-            else 1, resnet_blocks=config.resnet_blocks,
+            config.model,
+            global_rate=self.mode.global_rate,
+            norm=control.norm,
+            scale=bool(control.scale),
+            num_classes=dataset.num_classes,
+            in_channels=int(dataset.train_x.shape[1]) if dataset.train_x.dim() == 4 else 1,
+            resnet_blocks=config.resnet_blocks,
         )
         self.labels_held = partition.label_mask(dataset.num_classes).to(self.device)
         self.train_indices = [torch.as_tensor(ix, dtype=torch.long) for ix in partition.train_indices]
@@ -70,8 +80,11 @@ class Federation:
         self.fixed_rates = self.mode.fixed_rates(control.num_users)
         self.layout = self.build(self.mode.global_rate).layout
         self.engine = self._make_engine(engine or config.engine)
-        self.eval_letters = (letters_up_to(self.mode.global_rate) if config.eval_rates == "all"
-                             else [LETTER_OF_RATE[self.mode.global_rate]])
+        self.eval_letters = (
+            letters_up_to(self.mode.global_rate)
+            if config.eval_rates == "all"
+            else [LETTER_OF_RATE[self.mode.global_rate]]
+        )
 
     def _make_engine(self, name: str):
         if name in ("batched", "auto"):
@@ -84,11 +97,11 @@ class Federation:
                 return BatchedEngine(self.train_model, self.task)
         return SequentialEngine(self.train_model, self.task)
 
-    @lru_cache(maxsize=None)  # noqa: B019 - one model per rate for the lifetime of the run
+    @cache  # noqa: B019 - one model per rate for the lifetime of the run
     def train_model(self, rate: float) -> torch.nn.Module:
         return self.build(rate).to(self.device)
 
-    @lru_cache(maxsize=None)  # noqa: B019
+    @cache  # noqa: B019
     def eval_model(self, rate: float) -> torch.nn.Module:
         return self.build(rate).to(self.device)
 
@@ -107,8 +120,10 @@ class Federation:
             rates = self.fixed_rates
         active = math.ceil(control.frac * control.num_users)
         users = torch.randperm(control.num_users, generator=sampler)[:active].tolist()
-        return [ClientJob(u, rates[u], self.train_indices[u], self.labels_held[u],
-                          client_seed(self.config.seed, round_, u)) for u in users]
+        return [
+            ClientJob(u, rates[u], self.train_indices[u], self.labels_held[u], client_seed(self.config.seed, round_, u))
+            for u in users
+        ]
 
     def run_round(self, state: RunState) -> RunState:
         """One communication round; returns the new state (the input state is not modified)."""
@@ -117,17 +132,31 @@ class Federation:
         sampler.set_state(state.sampler_state)
         jobs = self._round_jobs(round_, sampler)
         settings = LocalSettings(
-            lr=learning_rate(self.config, round_), momentum=self.config.momentum,
-            weight_decay=self.config.weight_decay, clip_norm=self.config.clip_norm,
-            epochs=self.config.local_epochs, batch_size=self.config.batch_size_train,
+            lr=learning_rate(self.config, round_),
+            momentum=self.config.momentum,
+            weight_decay=self.config.weight_decay,
+            clip_norm=self.config.clip_norm,
+            epochs=self.config.local_epochs,
+            batch_size=self.config.batch_size_train,
             use_mask=bool(self.config.control.mask),
         )
         started = time.perf_counter()
         aggregator = Aggregator(state.params, self.layout)
-        train_metrics = self.engine.run(jobs, state.params, self.layout, settings, aggregator)
+        try:
+            train_metrics = self.engine.run(jobs, state.params, self.layout, settings, aggregator)
+        except DivergenceError as error:
+            error.round = round_
+            raise
         params = aggregator.result()
-        row = {"round": round_, "lr": settings.lr, "clients": len(jobs), **train_metrics,
-               "seconds_train": time.perf_counter() - started}
+        if not math.isfinite(train_metrics["train_loss"]) or not all(torch.isfinite(v).all() for v in params.values()):
+            raise DivergenceError(None, round_)
+        row = {
+            "round": round_,
+            "lr": settings.lr,
+            "clients": len(jobs),
+            **train_metrics,
+            "seconds_train": time.perf_counter() - started,
+        }
         if round_ % self.config.eval_every == 0 or round_ == self.config.rounds:
             started = time.perf_counter()
             for letter, metrics in self.evaluate(params).items():
@@ -144,14 +173,18 @@ class Federation:
             if isinstance(self.task, ImageTask):
                 fit_static_bn(model, self.task.statistics_inputs(), self.config.stats_batch_size)
                 results[letter] = evaluate_classifier(
-                    model, self.task, self.config.stats_batch_size, self.local_indices, self.local_users,
-                    self.labels_held if self.config.control.mask else None)
+                    model,
+                    self.task,
+                    self.config.stats_batch_size,
+                    self.local_indices,
+                    self.local_users,
+                    self.labels_held if self.config.control.mask else None,
+                )
             else:
                 results[letter] = evaluate_language_model(model, self.task, self.config.seed)
         return results
 
-    def train(self, state: RunState | None = None,
-              on_round: Callable[[RunState], None] | None = None) -> RunState:
+    def train(self, state: RunState | None = None, on_round: Callable[[RunState], None] | None = None) -> RunState:
         state = state or self.initial_state()
         while state.round < self.config.rounds:
             state = self.run_round(state)

@@ -127,6 +127,8 @@ class SequentialEngine:
 class DivergenceError(RuntimeError):
     """A client's loss or parameters became NaN or infinite."""
 
-    def __init__(self, user: int) -> None:
+    def __init__(self, user: int | None, round_: int | None = None) -> None:
         self.user = user
-        super().__init__(f"client {user} diverged (NaN or infinite loss/parameters)")
+        self.round = round_
+        who = f"client {user}" if user is not None else "a client"
+        super().__init__(f"{who} diverged (NaN or infinite loss/parameters)")

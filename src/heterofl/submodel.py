@@ -16,17 +16,17 @@ Params = dict[str, torch.Tensor]
 
 def extract(global_params: Params, layout: Layout, widths: dict[str, int]) -> Params:
     """The local parameters of a model with hidden ``widths``, as views of ``global_params`` where possible."""
-    return {name: _flatten_heads(region(tensor, layout[name], widths), layout[name])
-            for name, tensor in global_params.items()}
+    return {
+        name: _flatten_heads(region(tensor, layout[name], widths), layout[name])
+        for name, tensor in global_params.items()
+    }
 
 
 def _flatten_heads(view: torch.Tensor, dims: tuple) -> torch.Tensor:
     """Undo region()'s (heads, per_head) split; this is the only place extraction may copy."""
-    axis = 0
-    for dim in dims:
+    for axis, dim in enumerate(dims):
         if isinstance(dim, Heads):
             view = view.flatten(axis, axis + 1)
-        axis += 1
     return view
 
 

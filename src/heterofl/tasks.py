@@ -32,13 +32,15 @@ class Step:
 class Task(Protocol):
     num_classes: int
 
-    def local_steps(self, indices: torch.Tensor, epochs: int, batch_size: int,
-                    generator: torch.Generator) -> list[Step]: ...
+    def local_steps(
+        self, indices: torch.Tensor, epochs: int, batch_size: int, generator: torch.Generator
+    ) -> list[Step]: ...
 
     def batch(self, step: Step, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
 
-    def loss(self, logits: torch.Tensor, targets: torch.Tensor, label_mask: torch.Tensor | None,
-             reduction: str = "mean") -> torch.Tensor: ...
+    def loss(
+        self, logits: torch.Tensor, targets: torch.Tensor, label_mask: torch.Tensor | None, reduction: str = "mean"
+    ) -> torch.Tensor: ...
 
 
 class ImageTask:
@@ -53,8 +55,9 @@ class ImageTask:
         self.num_classes = dataset.num_classes
         self.augment = dataset.augment
 
-    def local_steps(self, indices: torch.Tensor, epochs: int, batch_size: int,
-                    generator: torch.Generator) -> list[Step]:
+    def local_steps(
+        self, indices: torch.Tensor, epochs: int, batch_size: int, generator: torch.Generator
+    ) -> list[Step]:
         steps = []
         for _ in range(epochs):
             order = indices[torch.randperm(len(indices), generator=generator)]
@@ -67,8 +70,9 @@ class ImageTask:
             x = augment_batch(x, generator)
         return x, self.train_y[step.rows]
 
-    def loss(self, logits: torch.Tensor, targets: torch.Tensor, label_mask: torch.Tensor | None,
-             reduction: str = "mean") -> torch.Tensor:
+    def loss(
+        self, logits: torch.Tensor, targets: torch.Tensor, label_mask: torch.Tensor | None, reduction: str = "mean"
+    ) -> torch.Tensor:
         return masked_cross_entropy(logits, targets, label_mask, reduction)
 
     def statistics_inputs(self) -> torch.Tensor:
@@ -88,8 +92,9 @@ class MaskedLMTask:
         self.test_rows = dataset.test_x.to(device)
         self.num_classes = dataset.num_classes
 
-    def local_steps(self, indices: torch.Tensor, epochs: int, batch_size: int,
-                    generator: torch.Generator) -> list[Step]:
+    def local_steps(
+        self, indices: torch.Tensor, epochs: int, batch_size: int, generator: torch.Generator
+    ) -> list[Step]:
         rows = indices.to(self.device)
         windows = math.ceil(self.train_rows.shape[1] / BPTT)
         return [Step(rows, w * BPTT) for _ in range(epochs) for w in range(windows)]
@@ -99,11 +104,12 @@ class MaskedLMTask:
         return tokens.masked_fill(draw < MASK_PROBABILITY, self.num_classes)
 
     def batch(self, step: Step, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens = self.train_rows[step.rows, step.start:step.start + BPTT]
+        tokens = self.train_rows[step.rows, step.start : step.start + BPTT]
         return self._mask(tokens, generator), tokens
 
-    def loss(self, logits: torch.Tensor, targets: torch.Tensor, label_mask: torch.Tensor | None,
-             reduction: str = "mean") -> torch.Tensor:
+    def loss(
+        self, logits: torch.Tensor, targets: torch.Tensor, label_mask: torch.Tensor | None, reduction: str = "mean"
+    ) -> torch.Tensor:
         return masked_cross_entropy(logits, targets, label_mask, reduction)
 
     def test_batches(self, batch_size: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -111,7 +117,7 @@ class MaskedLMTask:
         generator = torch.Generator().manual_seed(seed)
         out = []
         for start in range(0, self.test_rows.shape[1], BPTT):
-            tokens = self.test_rows[:, start:start + BPTT]
+            tokens = self.test_rows[:, start : start + BPTT]
             out.append((self._mask(tokens, generator), tokens))
         return out
 

@@ -1,0 +1,5 @@
+import sys
+
+from heterofl.cli import main
+
+sys.exit(main())

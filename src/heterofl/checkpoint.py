@@ -1,0 +1,85 @@
+"""Checkpoints that resume bit for bit and refuse to load into the wrong run.
+
+A checkpoint is the :class:`RunState` (global parameters, round, history, client-sampler state), the
+RNG states of python, numpy and torch, and the resolved config with its hash. It is written atomically
+and read with ``weights_only=True``, so loading never executes pickled code.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from heterofl.config import ExperimentConfig
+from heterofl.errors import HeteroFLError
+from heterofl.federation import RunState
+from heterofl.io import save_torch
+
+FORMAT_VERSION = 1
+
+
+def _rng_states() -> dict[str, Any]:
+    version, state, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": [version, list(state), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _restore_rng_states(states: dict[str, Any]) -> None:
+    version, state, gauss = states["python"]
+    random.setstate((version, tuple(state), gauss))
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_checkpoint(path: str | Path, config: ExperimentConfig, state: RunState) -> None:
+    save_torch(
+        path,
+        {
+            "format": FORMAT_VERSION,
+            "config": config.result_fields(),
+            "config_hash": config.config_hash(),
+            "round": state.round,
+            "params": {k: v.detach().cpu() for k, v in state.params.items()},
+            "sampler_state": state.sampler_state,
+            "history": state.history,
+            "rng": _rng_states(),
+        },
+    )
+
+
+def load_checkpoint(path: str | Path, config: ExperimentConfig, device: torch.device) -> RunState:
+    """Load a checkpoint for ``config``; a corrupt file or another run's checkpoint is refused clearly."""
+    path = Path(path)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for truncated/corrupt archives
+        raise HeteroFLError(
+            "checkpoint", f"{path} is truncated or corrupt ({type(error).__name__}); delete it to start the run afresh"
+        ) from None
+    required = {"format", "config", "config_hash", "round", "params", "sampler_state", "history", "rng"}
+    if not isinstance(blob, dict) or not required <= set(blob):
+        raise HeteroFLError("checkpoint", f"{path} is not a heterofl checkpoint (missing keys)")
+    if blob["config_hash"] != config.config_hash():
+        wanted = config.result_fields()
+        differ = sorted(k for k in set(wanted) | set(blob["config"]) if wanted.get(k) != blob["config"].get(k))
+        details = ", ".join(f"{k}: checkpoint {blob['config'].get(k)!r} vs requested {wanted.get(k)!r}" for k in differ)
+        raise HeteroFLError("checkpoint", f"{path} belongs to another configuration ({details}); refusing to resume")
+    _restore_rng_states(blob["rng"])
+    return RunState(
+        round=int(blob["round"]),
+        params={k: v.to(device) for k, v in blob["params"].items()},
+        sampler_state=blob["sampler_state"],
+        history=list(blob["history"]),
+    )

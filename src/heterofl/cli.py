@@ -1,0 +1,274 @@
+"""The ``heterofl`` command line: partition, train, evaluate, summarize, report.
+
+Commands only parse and delegate; every input is validated into typed objects before any work starts,
+and every failure the user can fix is printed as one line (no traceback) with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from heterofl.config import ExperimentConfig
+from heterofl.errors import HeteroFLError
+
+log = logging.getLogger("heterofl")
+
+
+def _setup_logging(log_file: str | Path | None, verbose: bool = False) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers[0].setLevel(logging.INFO if verbose else logging.WARNING)
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(log_file)
+        file_handler.setLevel(logging.INFO)
+        handlers.append(file_handler)
+    logging.basicConfig(
+        level=logging.INFO, handlers=handlers, force=True, format="%(asctime)s %(levelname)s %(message)s"
+    )
+
+
+def read_yaml_config(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping of settings; empty, unparsable or non-mapping files are rejected by name."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise HeteroFLError("config", f"cannot read {path} ({error.strerror})") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise HeteroFLError("config", f"{path} is not valid YAML{where}") from None
+    if values is None:
+        raise HeteroFLError("config", f"{path} is empty", "a mapping of settings, see config/README.md")
+    if not isinstance(values, dict):
+        raise HeteroFLError("config", f"{path} holds a {type(values).__name__}, not a mapping of settings")
+    return values
+
+
+def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise HeteroFLError("--set", f"{pair!r} is not KEY=VALUE", "e.g. --set rounds=10")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise HeteroFLError(key, f"{value!r} is not a valid value") from None
+    return out
+
+
+def build_config(
+    config_file: str | None, control: str | None, dataset: str | None, seed: int | None, overrides: tuple[str, ...]
+) -> ExperimentConfig:
+    """Merge, in increasing priority: YAML file, --control, --dataset/--seed, --set KEY=VALUE."""
+    values: dict[str, Any] = read_yaml_config(config_file) if config_file else {}
+    if control is not None:
+        values["control"] = control
+    if dataset is not None:
+        values["dataset"] = dataset
+    if seed is not None:
+        values["seed"] = seed
+    values.update(_parse_overrides(overrides))
+    return ExperimentConfig.from_dict(values)
+
+
+_config_options = [
+    click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file of run settings."),
+    click.option("--control", help="Reference control string, e.g. 1_100_0.1_iid_fix_a2-b8_bn_1_1."),
+    click.option("--dataset", help="MNIST, MNIST5k, CIFAR10 or WikiText2."),
+    click.option("--seed", type=int, help="Run seed (model init, client sampling, partition)."),
+    click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any setting."),
+]
+
+
+def config_options(func):
+    for option in reversed(_config_options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="heterofl")
+def cli() -> None:
+    """HeteroFL (Diao, Ding, Tarokh, ICLR 2021): heterogeneous-width federated learning."""
+
+
+@cli.command()
+@click.option("--dataset", required=True, help="MNIST, MNIST5k, CIFAR10 or WikiText2.")
+@click.option("--split", "split", required=True, help="iid, non-iid-K, dirichlet-A or none.")
+@click.option("--num-users", type=int, required=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--variant", default="reference", show_default=True, help="non-iid-K: reference or distinct.")
+@click.option("--data-root", default="data", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Partition file (JSON).")
+@click.option("--stats", type=click.Path(dir_okay=False), help="Per-client statistics CSV.")
+@click.option("--heatmap", type=click.Path(dir_okay=False), multiple=True, help="Heatmap figure (PDF/PNG).")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False))
+def partition(dataset, split, num_users, seed, variant, data_root, out, stats, heatmap, log_file) -> None:
+    """Split a dataset across clients and write the partition file."""
+    from heterofl.config import validate_split_mode
+    from heterofl.data import (
+        load_dataset,
+        make_partition,
+        partition_statistics,
+        plot_partition_heatmap,
+        write_partition,
+        write_partition_statistics,
+    )
+
+    _setup_logging(log_file)
+    validate_split_mode(split)
+    data = load_dataset(dataset, data_root)
+    result = make_partition(data, split, num_users, seed, variant)
+    write_partition(result, out)
+    if stats:
+        write_partition_statistics(partition_statistics(result, data), stats)
+    for path in heatmap:
+        plot_partition_heatmap(result, data, path)
+    log.info("partition %s written (%s)", out, result.content_hash)
+    click.echo(f"{out}: {num_users} clients, {split}, hash {result.content_hash[:12]}")
+
+
+def _progress_line(state) -> str:
+    row = state.history[-1]
+    shown = {
+        k: v
+        for k, v in row.items()
+        if k in ("train_loss", "train_accuracy") or k.endswith("Global-Accuracy") or k.endswith("Global-Perplexity")
+    }
+    return " ".join(f"{k}={v:.3g}" for k, v in list(shown.items())[:4])
+
+
+@cli.command()
+@config_options
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
+@click.option("--partition", "partition_path", type=click.Path(dir_okay=False), help="Partition file.")
+@click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available).")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False), help="Log file (default: OUT/train.log).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(config_file, control, dataset, seed, overrides, out, partition_path, device, log_file, quiet) -> None:
+    """Train one configuration (resuming from OUT/checkpoint.pt when present)."""
+    from heterofl.runner import train_run
+
+    config = build_config(config_file, control, dataset, seed, overrides)
+    if partition_path is not None and not Path(partition_path).is_file():
+        raise HeteroFLError("partition", f"{partition_path} does not exist", "a file written by 'heterofl partition'")
+    _setup_logging(log_file or Path(out) / "train.log")
+    started = time.perf_counter()
+    with click.progressbar(
+        length=config.rounds,
+        label=config.control.format(),
+        show_eta=True,
+        show_pos=True,
+        file=sys.stderr if not quiet else open("/dev/null", "w"),  # noqa: SIM115
+        item_show_func=lambda line: line,
+    ) as bar:
+        previous = {"round": None}
+
+        def on_round(state) -> None:
+            if previous["round"] is None:
+                bar.update(state.round - 1)
+            previous["round"] = state.round
+            bar.update(1, _progress_line(state))
+            log.info("round %d: %s", state.round, _progress_line(state))
+
+        train_run(config, out, partition_path, device, on_round)
+    click.echo(f"{out}: {config.rounds} rounds in {time.perf_counter() - started:.1f} s")
+
+
+@cli.command()
+@click.option("--run", "run_path", required=True, type=click.Path(file_okay=False), help="Run folder.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Output CSV (default: RUN/eval.csv).")
+@click.option("--partition", "partition_path", type=click.Path(dir_okay=False), help="Partition file.")
+@click.option("--device")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False))
+def evaluate(run_path, out, partition_path, device, log_file) -> None:
+    """Evaluate a trained run's final model at every rate and summarise its history into eval.csv."""
+    from heterofl.evaluate_run import evaluate_run
+
+    _setup_logging(log_file)
+    frame = evaluate_run(run_path, out, partition_path, device)
+    click.echo(f"{out or Path(run_path) / 'eval.csv'}: {len(frame)} rows")
+
+
+@cli.command()
+@click.option("--model", "models", multiple=True, default=("conv", "resnet18", "transformer"), show_default=True)
+@click.option("--resnet-blocks", default="1,1,1,2", show_default=True, help="1,1,1,2 (paper) or 2,2,2,2.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the table (.csv or .md).")
+def summarize(models, resnet_blocks, out) -> None:
+    """Parameters, FLOPs (reference convention), true MACs and space of every model and rate."""
+    import pandas as pd
+
+    from heterofl.complexity import complexity_table, format_table
+
+    try:
+        blocks = tuple(int(b) for b in resnet_blocks.split(","))
+    except ValueError:
+        raise HeteroFLError("--resnet-blocks", f"{resnet_blocks!r} is not a list of integers", "1,1,1,2") from None
+    tables = []
+    for name in models:
+        kwargs = {"resnet_blocks": blocks} if name == "resnet18" else {}
+        tables.append(complexity_table(name, **kwargs))
+    table = pd.concat(tables, ignore_index=True)
+    text = format_table(table)
+    click.echo(text)
+    if out:
+        from heterofl.io import write_csv, write_text
+
+        write_csv(out, table) if out.endswith(".csv") else write_text(out, text + "\n")
+
+
+@cli.command()
+@click.option("--runs", "runs_root", default="results/runs", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", default="results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--metric", default="mean_last_k", show_default=True, type=click.Choice(["final", "best", "mean_last_k"]))
+@click.option("--log", "log_file", type=click.Path(dir_okay=False))
+def report(runs_root, out_dir, metric, log_file) -> None:
+    """Tables (CSV, Markdown, LaTeX) and figures (PDF, PNG) from finished runs; lists missing ones."""
+    from heterofl.report import build_report
+
+    _setup_logging(log_file)
+    written = build_report(runs_root, out_dir, metric)
+    click.echo(f"{len(written)} files written under {out_dir}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one-line errors, exit 2 for bad input, 1 for a failed run."""
+    from heterofl.runner import RunFailed
+
+    try:
+        cli.main(args=argv, prog_name="heterofl", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.UsageError as error:
+        click.echo(f"error: {error.format_message()}", err=True)
+        return 2
+    except click.Abort:
+        click.echo("error: aborted", err=True)
+        return 130
+    except HeteroFLError as error:
+        click.echo(f"error: {error}", err=True)
+        return 2
+    except RunFailed as error:
+        click.echo(f"error: {error}", err=True)
+        return 1
+    return 0
+
+
+def run() -> None:
+    """Console-script wrapper."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,58 @@
+"""Evaluate a finished run: its final model at every rate, plus best and last-k from its history.
+
+Training may evaluate only the global rate (``eval_rates: global``) to save time; this step always
+evaluates every submodel rate, with fresh static BN statistics for each, and writes ``eval.csv``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from heterofl.cli import read_yaml_config
+from heterofl.config import ExperimentConfig
+from heterofl.data import load_dataset
+from heterofl.errors import HeteroFLError
+from heterofl.federation import Federation, pick_device
+from heterofl.io import write_csv
+from heterofl.rates import RATE_OF_LETTER
+from heterofl.results import RUN_FILES, summarize_history
+from heterofl.runner import load_model_params, load_partition
+
+
+def evaluate_run(
+    run_path: str | Path,
+    out: str | Path | None = None,
+    partition_path: str | Path | None = None,
+    device: str | None = None,
+) -> pd.DataFrame:
+    run = Path(run_path)
+    for key in ("config", "history", "model"):
+        if not (run / RUN_FILES[key]).is_file():
+            raise HeteroFLError("run", f"{run} has no {RUN_FILES[key]}; train it first", "a finished run folder")
+    config = ExperimentConfig.from_dict(read_yaml_config(run / RUN_FILES["config"])).replace(eval_rates="all")
+    dataset = load_dataset(config.dataset, config.data_root)
+    partition = load_partition(config, dataset, partition_path)
+    federation = Federation(config, dataset, partition, pick_device(device))
+    params = {k: v.to(federation.device) for k, v in load_model_params(run / RUN_FILES["model"]).items()}
+    final = federation.evaluate(params)
+    history = summarize_history(pd.read_csv(run / RUN_FILES["history"]), config.last_k).set_index(["letter", "metric"])
+    rows = []
+    for letter, metrics in final.items():
+        for metric, value in metrics.items():
+            past = history.loc[(letter, metric)] if (letter, metric) in history.index else None
+            rows.append(
+                {
+                    "letter": letter,
+                    "rate": RATE_OF_LETTER[letter],
+                    "metric": metric,
+                    "final": value,
+                    "best": past["best"] if past is not None else value,
+                    "mean_last_k": past["mean_last_k"] if past is not None else value,
+                    "evaluations": int(past["evaluations"]) if past is not None else 1,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    write_csv(out or run / RUN_FILES["eval"], frame)
+    return frame

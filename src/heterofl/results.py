@@ -1,0 +1,58 @@
+"""The files of one run folder and how their summaries are computed.
+
+``history.csv``: one row per round (lr, train loss/accuracy, every evaluated rate's metrics, seconds per
+phase). ``eval.csv``: per rate and metric, the final value, the best value and the mean of the last k
+evaluations. ``config.yaml``: the resolved configuration. ``model.pt``: the final global parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from heterofl.rates import RATE_OF_LETTER
+
+RUN_FILES = {"config": "config.yaml", "history": "history.csv", "eval": "eval.csv", "model": "model.pt"}
+CHECKPOINT = "checkpoint.pt"
+FAILED = "FAILED"
+_METRIC_COLUMN = re.compile(r"^([a-e])_(.+)$")
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric.endswith("Accuracy")
+
+
+def summarize_history(history: pd.DataFrame, last_k: int) -> pd.DataFrame:
+    """Long table (letter, rate, metric, final, best, mean_last_k) over the rounds that were evaluated."""
+    rows = []
+    for column in history.columns:
+        match = _METRIC_COLUMN.match(column)
+        if not match:
+            continue
+        letter, metric = match.groups()
+        values = history[column].dropna()
+        if values.empty:
+            continue
+        best = values.max() if higher_is_better(metric) else values.min()
+        rows.append(
+            {
+                "letter": letter,
+                "rate": RATE_OF_LETTER[letter],
+                "metric": metric,
+                "final": values.iloc[-1],
+                "best": best,
+                "mean_last_k": values.iloc[-last_k:].mean(),
+                "evaluations": len(values),
+                "last_k": min(last_k, len(values)),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["letter", "rate", "metric", "final", "best", "mean_last_k", "evaluations", "last_k"]
+    )
+
+
+def run_dir(root: str | Path, dataset: str, model: str, control: str, seed: int) -> Path:
+    """``{root}/{dataset}/{model}/{control}/seed{seed}``: the layout the pipeline and reports rely on."""
+    return Path(root) / dataset / model / control / f"seed{seed}"

@@ -1,0 +1,115 @@
+"""One training run from config to files: partition, federation, checkpoints, outputs.
+
+This is what ``heterofl train`` and the Snakemake ``train`` rule execute. Bad input is rejected before
+any data is loaded; a run resumes from its checkpoint by itself; outputs appear only when complete.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from heterofl.checkpoint import load_checkpoint, save_checkpoint
+from heterofl.config import ExperimentConfig
+from heterofl.data import Dataset, load_dataset, make_partition, read_partition
+from heterofl.data.partition import Partition
+from heterofl.errors import HeteroFLError
+from heterofl.federation import Federation, RunState, pick_device
+from heterofl.io import save_torch, write_csv, write_text, write_yaml
+from heterofl.local_training import DivergenceError
+from heterofl.results import CHECKPOINT, FAILED, RUN_FILES
+
+log = logging.getLogger("heterofl")
+
+
+class RunFailed(RuntimeError):
+    """Training stopped for a reason the user must see (divergence); the last good checkpoint is kept."""
+
+
+def load_partition(config: ExperimentConfig, dataset: Dataset, partition_path: str | Path | None) -> Partition:
+    control = config.control
+    split = control.data_split_mode
+    if partition_path is None:
+        return make_partition(dataset, split, control.num_users, config.seed, config.non_iid_variant)
+    partition = read_partition(partition_path, dataset)
+    if partition.num_users != control.num_users:
+        raise HeteroFLError(
+            "partition",
+            f"{partition_path} has {partition.num_users} clients but the control string asks for {control.num_users}",
+            f"a partition with {control.num_users} clients",
+        )
+    if partition.scheme != split:
+        raise HeteroFLError(
+            "partition",
+            f"{partition_path} is a {partition.scheme!r} split but the control string asks for {split!r}",
+            f"a {split} partition",
+        )
+    return partition
+
+
+def train_run(
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    partition_path: str | Path | None = None,
+    device: str | None = None,
+    on_round: Callable[[RunState], None] | None = None,
+) -> pd.DataFrame:
+    """Train (or resume) one run into ``out_dir`` and return its history."""
+    out = Path(out_dir)
+    dataset = load_dataset(config.dataset, config.data_root)
+    partition = load_partition(config, dataset, partition_path)
+    federation = Federation(config, dataset, partition, pick_device(device))
+    checkpoint = out / CHECKPOINT
+    if checkpoint.exists():
+        state = load_checkpoint(checkpoint, config, federation.device)
+        log.info("resuming %s from round %d", out, state.round)
+    else:
+        state = federation.initial_state()
+    (out / FAILED).unlink(missing_ok=True)
+
+    def after_round(new_state: RunState) -> None:
+        if new_state.round % config.checkpoint_every == 0 or new_state.round == config.rounds:
+            save_checkpoint(checkpoint, config, new_state)
+        if on_round is not None:
+            on_round(new_state)
+
+    log.info(
+        "training %s on %s (%s engine) for %d rounds",
+        config.model_tag,
+        federation.device,
+        federation.engine.name,
+        config.rounds,
+    )
+    try:
+        state = federation.train(state, after_round)
+    except DivergenceError as error:
+        message = f"run diverged at round {error.round}: {error}; last good checkpoint kept at {checkpoint}"
+        write_text(out / FAILED, message + "\n")
+        raise RunFailed(message) from None
+    history = pd.DataFrame(state.history)
+    write_outputs(out, config, state, history)
+    return history
+
+
+def write_outputs(out: Path, config: ExperimentConfig, state: RunState, history: pd.DataFrame) -> None:
+    """Write the run's files, the config last, so a complete config.yaml means a complete run.
+
+    ``eval.csv`` is not written here: ``evaluate_run`` re-evaluates the final model at every rate.
+    """
+    save_torch(
+        out / RUN_FILES["model"], {"params": {k: v.cpu() for k, v in state.params.items()}, "config": config.to_dict()}
+    )
+    write_csv(out / RUN_FILES["history"], history)
+    write_yaml(out / RUN_FILES["config"], config.to_dict())
+
+
+def load_model_params(path: str | Path) -> dict[str, torch.Tensor]:
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        return blob["params"]
+    except Exception as error:
+        raise HeteroFLError("model", f"{path} is truncated or corrupt ({type(error).__name__})") from None
