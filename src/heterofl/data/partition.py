@@ -1,0 +1,303 @@
+"""Client partitions: made once from a seed, written to a hashed JSON file, read back and verified.
+
+Writing the partition to a file (rather than re-deriving it in every process) makes the data split an
+artifact of its own: it can be inspected, plotted and checked against the dataset it was made for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from heterofl.config import validate_split_mode
+from heterofl.data import schemes
+from heterofl.data.datasets import Dataset
+from heterofl.errors import HeteroFLError
+
+PARTITION_VARIANTS = ("reference", "distinct")
+FORMAT_VERSION = 1
+_CONTENT_KEYS = (
+    "dataset",
+    "dataset_fingerprint",
+    "format",
+    "label_sets",
+    "num_users",
+    "scheme",
+    "seed",
+    "test_indices",
+    "train_indices",
+    "variant",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Partition:
+    """Per-client train/test indices and label sets; ``content_hash`` covers every other field."""
+
+    dataset: str
+    scheme: str
+    variant: str
+    seed: int
+    num_users: int
+    dataset_fingerprint: str
+    train_indices: tuple[np.ndarray, ...]
+    test_indices: tuple[np.ndarray, ...]
+    label_sets: tuple[np.ndarray, ...]
+    content_hash: str
+
+    def label_mask(self, num_classes: int) -> torch.Tensor:
+        """Bool (num_users, num_classes), True where the class is in the client's label set (masked CE)."""
+        top = max((int(s.max()) for s in self.label_sets if len(s)), default=-1)
+        if top >= num_classes:
+            raise HeteroFLError(
+                "num_classes",
+                f"{num_classes} is below label id {top} of the partition",
+                f"an integer > {top}",
+            )
+        mask = torch.zeros(self.num_users, num_classes, dtype=torch.bool)
+        for user, labels in enumerate(self.label_sets):
+            mask[user, torch.from_numpy(labels)] = True
+        return mask
+
+
+def _content(p: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "dataset": p["dataset"],
+        "scheme": p["scheme"],
+        "variant": p["variant"],
+        "seed": p["seed"],
+        "num_users": p["num_users"],
+        "dataset_fingerprint": p["dataset_fingerprint"],
+        "format": FORMAT_VERSION,
+        "train_indices": [a.tolist() for a in p["train_indices"]],
+        "test_indices": [a.tolist() for a in p["test_indices"]],
+        "label_sets": [a.tolist() for a in p["label_sets"]],
+    }
+
+
+def _dumps(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def _hash(content: dict[str, Any]) -> str:
+    return hashlib.sha256(_dumps(content).encode()).hexdigest()
+
+
+def _build(**fields: Any) -> Partition:
+    for key in ("train_indices", "test_indices", "label_sets"):
+        fields[key] = tuple(np.asarray(a, dtype=np.int64) for a in fields[key])
+    return Partition(**fields, content_hash=_hash(_content(fields)))
+
+
+def _validate(dataset: Dataset, scheme: str, num_users: int, seed: int, variant: str) -> None:
+    """Every refusal happens here, before any index is drawn."""
+    validate_split_mode(scheme)
+    if variant not in PARTITION_VARIANTS:
+        raise HeteroFLError("variant", f"{variant!r} is unknown", ", ".join(PARTITION_VARIANTS))
+    if isinstance(num_users, bool) or not isinstance(num_users, int | np.integer) or num_users < 1:
+        raise HeteroFLError("num_users", f"{num_users!r} is not a positive integer", "integer >= 1")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise HeteroFLError("seed", f"{seed!r} is not a non-negative integer", "integer >= 0")
+    n_train = dataset.train_x.shape[0]
+    if scheme == "none":
+        if num_users != 1:
+            raise HeteroFLError("num_users", f"split mode 'none' is one centralized client, not {num_users}", "1")
+        return
+    if num_users > n_train:
+        unit = "token rows" if dataset.is_text else "training samples"
+        raise HeteroFLError(
+            "num_users", f"{num_users} clients exceed the {n_train} {unit} of {dataset.name}", f"1..{n_train}"
+        )
+    if dataset.is_text and scheme != "iid":
+        raise HeteroFLError("data_split_mode", f"{scheme!r} is not available for {dataset.name}", "iid, none")
+    if scheme.startswith("non-iid-"):
+        _validate_shards(dataset, int(scheme.rsplit("-", 1)[1]), num_users, variant)
+
+
+def _validate_shards(dataset: Dataset, k: int, num_users: int, variant: str) -> None:
+    classes = dataset.num_classes
+    if k > classes:
+        raise HeteroFLError(
+            "data_split_mode",
+            f"non-iid-{k} asks for more labels per client than the {classes} classes of {dataset.name}",
+            f"non-iid-K with 1 <= K <= {classes}",
+        )
+    if variant == "reference":
+        per_class = k * num_users // classes
+        if per_class < 1 or (per_class * classes) % num_users:
+            raise HeteroFLError(
+                "num_users",
+                f"non-iid-{k} (reference) cuts int({k}*{num_users}/{classes}) = "
+                f"{per_class} shards per class, which cannot be dealt evenly to {num_users} clients",
+                f"num_users with int(K*num_users/{classes}) >= 1 and "
+                f"{classes}*int(K*num_users/{classes}) divisible by num_users",
+            )
+    else:
+        per_class = -(-k * num_users // classes)
+    smallest = int(np.bincount(dataset.train_y.numpy(), minlength=classes).min())
+    if per_class > smallest:
+        raise HeteroFLError(
+            "num_users",
+            f"non-iid-{k} with {num_users} clients needs {per_class} shards per "
+            f"class but the smallest class of {dataset.name} has {smallest} samples",
+            f"num_users <= {smallest * classes // k}",
+        )
+
+
+def make_partition(dataset: Dataset, scheme: str, num_users: int, seed: int, variant: str = "reference") -> Partition:
+    """Split ``dataset`` among ``num_users`` clients by ``scheme`` (a data split mode), seeded by ``seed``.
+
+    ``variant`` only changes ``non-iid-K``: "reference" keeps the reference's collapse quirk (spec section 3,
+    step 4), "distinct" gives every client exactly K distinct labels (see ``schemes.distinct_label_split``).
+    """
+    _validate(dataset, scheme, num_users, seed, variant)
+    rng = np.random.default_rng(int(seed))
+    train_y, test_y = dataset.train_y.numpy(), dataset.test_y.numpy()
+    n_train, n_test = dataset.train_x.shape[0], dataset.test_x.shape[0]
+    classes = dataset.num_classes
+    if scheme == "none":
+        train, test = [np.arange(n_train)], [np.arange(n_test)]
+    elif dataset.is_text:  # iid over token rows, dealt round-robin from one permutation
+        per = n_train // num_users
+        perm = rng.permutation(n_train)
+        train = [perm[u : per * num_users : num_users] for u in range(num_users)]
+        test = [np.empty(0, dtype=np.int64)] * num_users
+    elif scheme == "iid":
+        train, test = schemes.iid_split(n_train, num_users, rng), schemes.iid_split(n_test, num_users, rng)
+    elif scheme.startswith("non-iid-"):
+        k = int(scheme.rsplit("-", 1)[1])
+        if variant == "reference":
+            per_class = k * num_users // classes
+            label_split = schemes.reference_label_split(classes, num_users, per_class, rng)
+        else:
+            per_class = -(-k * num_users // classes)
+            label_split = schemes.distinct_label_split(classes, num_users, k, rng)
+        train = schemes.deal_shards(schemes.cut_shards(train_y, classes, per_class), label_split, rng)
+        test = schemes.deal_shards(schemes.cut_shards(test_y, classes, per_class), label_split, rng)
+        return _build(
+            dataset=dataset.name,
+            scheme=scheme,
+            variant=variant,
+            seed=int(seed),
+            num_users=num_users,
+            dataset_fingerprint=dataset.fingerprint(),
+            train_indices=train,
+            test_indices=test,
+            label_sets=label_split,
+        )
+    else:
+        alpha = float(scheme.split("-", 1)[1])
+        train, test = schemes.dirichlet_split(train_y, test_y, classes, num_users, alpha, rng)
+    source = dataset.train_x if dataset.is_text else dataset.train_y
+    labels = [np.unique(source[torch.from_numpy(np.asarray(idx, dtype=np.int64))].numpy()) for idx in train]
+    return _build(
+        dataset=dataset.name,
+        scheme=scheme,
+        variant=variant,
+        seed=int(seed),
+        num_users=len(train),
+        dataset_fingerprint=dataset.fingerprint(),
+        train_indices=train,
+        test_indices=test,
+        label_sets=labels,
+    )
+
+
+def write_partition(partition: Partition, path: str | Path) -> None:
+    """Write atomically (temp file, fsync, rename): a crash leaves the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = {
+        k: getattr(partition, k)
+        for k in (
+            "dataset",
+            "scheme",
+            "variant",
+            "seed",
+            "num_users",
+            "dataset_fingerprint",
+            "train_indices",
+            "test_indices",
+            "label_sets",
+        )
+    }
+    content = _content(fields)
+    text = _dumps({**content, "content_hash": _hash(content)}) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _bad(path: Path, problem: str) -> HeteroFLError:
+    return HeteroFLError("partition", f"{path} {problem}", "a file written by write_partition; regenerate it")
+
+
+def _int_lists(raw: Any, key: str, path: Path) -> tuple[np.ndarray, ...]:
+    if not isinstance(raw, list) or not all(
+        isinstance(row, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in row) for row in raw
+    ):
+        raise _bad(path, f"has a malformed {key!r} (expected lists of integers)")
+    return tuple(np.asarray(row, dtype=np.int64) for row in raw)
+
+
+def read_partition(path: str | Path, dataset: Dataset | None = None) -> Partition:
+    """Read and verify a partition file; with ``dataset``, also check it was made for that exact data."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _bad(path, f"cannot be read ({type(exc).__name__}: {exc.strerror or exc})") from None
+    if not text.strip():
+        raise _bad(path, "is empty")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _bad(path, f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    if not isinstance(raw, dict):
+        raise _bad(path, "does not hold a JSON object")
+    missing = [k for k in (*_CONTENT_KEYS, "content_hash") if k not in raw]
+    if missing:
+        raise _bad(path, f"lacks the keys {', '.join(missing)}")
+    if raw["format"] != FORMAT_VERSION:
+        raise _bad(path, f"has format {raw['format']!r}, this version reads {FORMAT_VERSION}")
+    content = {k: raw[k] for k in _CONTENT_KEYS}
+    if _hash(content) != raw["content_hash"]:
+        raise _bad(path, "fails its content hash (edited, truncated or corrupt)")
+    arrays = {k: _int_lists(raw[k], k, path) for k in ("train_indices", "test_indices", "label_sets")}
+    if not all(len(a) == raw["num_users"] for a in arrays.values()):
+        raise _bad(path, f"does not hold {raw['num_users']} clients in every list")
+    partition = Partition(
+        dataset=raw["dataset"],
+        scheme=raw["scheme"],
+        variant=raw["variant"],
+        seed=raw["seed"],
+        num_users=raw["num_users"],
+        dataset_fingerprint=raw["dataset_fingerprint"],
+        content_hash=raw["content_hash"],
+        **arrays,
+    )
+    if dataset is not None and (
+        dataset.name != partition.dataset or dataset.fingerprint() != partition.dataset_fingerprint
+    ):
+        raise HeteroFLError(
+            "partition",
+            f"{path} was made for dataset {partition.dataset} "
+            f"({partition.dataset_fingerprint}), not {dataset.name} ({dataset.fingerprint()})",
+            f"a partition made from {dataset.name} with this data; regenerate it",
+        )
+    return partition

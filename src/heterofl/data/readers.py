@@ -1,0 +1,145 @@
+"""Readers for the raw files of each dataset, turning any corrupt file into a one-line HeteroFLError.
+
+Each reader returns raw values (uint8 pixels, int64 labels, token ids); normalisation lives in
+``datasets.py`` so the readers stay format-only.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from heterofl.errors import HeteroFLError
+
+MNIST_FILES = {
+    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_TEST_BATCH = "test_batch"
+WIKITEXT_FILES = {"train": "wiki.train.tokens", "valid": "wiki.valid.tokens", "test": "wiki.test.tokens"}
+UNKNOWN, EOS = "<ukn>", "<eos>"
+
+
+def _corrupt(path: Path, why: object) -> HeteroFLError:
+    text = str(why) or type(why).__name__
+    why = " ".join(text.split())[:200]
+    return HeteroFLError("data file", f"{path} is corrupt or unreadable ({why})", "delete it and download again")
+
+
+def read_mnist(root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read the uncompressed IDX files in ``root/MNIST/raw`` via torchvision: uint8 (N,28,28), int64 (N,)."""
+    from torchvision.datasets import MNIST
+
+    raw = root / "MNIST" / "raw"
+    image_path, label_path = (raw / name for name in MNIST_FILES[train])
+    try:
+        data = MNIST(str(root), train=train, download=False)
+        images, labels = data.data, data.targets
+    except Exception as exc:  # torchvision raises assorted errors (assert, view) on truncated files
+        raise _corrupt(_bad_idx_file(image_path, label_path), exc) from None
+    if images.dim() != 3 or images.dtype != torch.uint8:
+        raise _corrupt(image_path, f"expected a uint8 image tensor of 3 dims, got {images.dtype} {tuple(images.shape)}")
+    if labels.dim() != 1 or labels.numel() != images.shape[0]:
+        raise _corrupt(label_path, f"{labels.numel()} labels for {images.shape[0]} images")
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) > 9):
+        raise _corrupt(label_path, "labels outside 0..9")
+    return images, labels.long()
+
+
+def _bad_idx_file(image_path: Path, label_path: Path) -> Path:
+    """Which of the two IDX files torchvision choked on, so the error can name it."""
+    from torchvision.datasets.mnist import read_image_file
+
+    try:
+        read_image_file(str(image_path))
+    except Exception:
+        return image_path
+    return label_path
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Only the numpy constructors a CIFAR batch needs, so a hostile pickle cannot run code."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read one python-pickle CIFAR-10 batch: uint8 (N,3,32,32) and int64 (N,)."""
+    try:
+        with open(path, "rb") as handle:
+            batch = _ArrayUnpickler(handle, encoding="bytes").load()
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise _corrupt(path, exc) from None
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise _corrupt(path, "not a dict with b'data' and b'labels'")
+    data, labels = batch[b"data"], np.asarray(batch[b"labels"])
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise _corrupt(path, "b'data' is not a uint8 array of shape (N, 3072)")
+    if labels.ndim != 1 or len(labels) != len(data) or not np.issubdtype(labels.dtype, np.integer):
+        raise _corrupt(path, f"b'labels' does not hold {len(data)} integers")
+    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise _corrupt(path, "labels outside 0..9")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
+
+
+def read_cifar(folder: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate the train batches (or read the test batch) of ``cifar-10-batches-py``."""
+    names = CIFAR_TRAIN_BATCHES if train else (CIFAR_TEST_BATCH,)
+    parts = [read_cifar_batch(folder / name) for name in names]
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    return torch.from_numpy(images), torch.from_numpy(labels)
+
+
+def _lines(path: Path) -> list[list[str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _corrupt(path, exc) from None
+    if not text.strip():
+        raise _corrupt(path, "the file is empty")
+    return [line.split() + [EOS] for line in text.splitlines()]
+
+
+def build_vocab(train_path: Path) -> dict[str, int]:
+    """The reference's vocabulary: ``<ukn>``=0, ``<eos>``=1, then train word types by first appearance."""
+    vocab = {UNKNOWN: 0, EOS: 1}
+    for line in _lines(train_path):
+        for word in line:
+            if word not in vocab:
+                vocab[word] = len(vocab)
+    return vocab
+
+
+def tokenize(path: Path, vocab: dict[str, int]) -> torch.Tensor:
+    """Token ids of a file, one ``<eos>`` per line, out-of-vocabulary words mapped to ``<ukn>``."""
+    ids = [vocab.get(word, 0) for line in _lines(path) for word in line]
+    return torch.tensor(ids, dtype=torch.int64)
+
+
+def batchify(tokens: torch.Tensor, rows: int, path: Path | None = None) -> torch.Tensor:
+    """Reference ``batchify``: drop the tail that does not fill ``rows`` rows, then reshape row-major."""
+    length = tokens.numel() // rows
+    if length == 0:
+        raise _corrupt(path or Path("tokens"), f"{tokens.numel()} tokens cannot fill {rows} rows")
+    return tokens[: rows * length].reshape(rows, length)
