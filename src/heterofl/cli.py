@@ -7,6 +7,7 @@ and every failure the user can fix is printed as one line (no traceback) with a 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,22 @@ def _setup_logging(log_file: str | Path | None, verbose: bool = False) -> None:
     )
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` and ``1e30`` as floats (YAML 1.1 wants ``1.0e-3``, a common trap)."""
+
+
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_yaml_config(path: str | Path) -> dict[str, Any]:
     """A YAML mapping of settings; empty, unparsable or non-mapping files are rejected by name."""
     path = Path(path)
@@ -42,7 +59,7 @@ def read_yaml_config(path: str | Path) -> dict[str, Any]:
     except OSError as error:
         raise HeteroFLError("config", f"cannot read {path} ({error.strerror})") from None
     try:
-        values = yaml.safe_load(text)
+        values = load_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -61,7 +78,7 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
         if not sep or not key:
             raise HeteroFLError("--set", f"{pair!r} is not KEY=VALUE", "e.g. --set rounds=10")
         try:
-            out[key.strip()] = yaml.safe_load(value)
+            out[key.strip()] = load_yaml(value)
         except yaml.YAMLError:
             raise HeteroFLError(key, f"{value!r} is not a valid value") from None
     return out
@@ -150,16 +167,37 @@ def _progress_line(state) -> str:
 
 
 @cli.command()
+@click.option("--stats", "stats_csv", required=True, type=click.Path(dir_okay=False), help="Statistics CSV.")
+@click.option("--out", "outputs", required=True, multiple=True, type=click.Path(dir_okay=False), help="PDF/PNG.")
+@click.option("--title", default="")
+def heatmap(stats_csv, outputs, title) -> None:
+    """Clients x labels heatmap from a partition statistics CSV (no data needed)."""
+    from heterofl.data import plot_heatmap_from_statistics
+
+    if not Path(stats_csv).is_file():
+        raise HeteroFLError("--stats", f"{stats_csv} does not exist", "a CSV written by 'heterofl partition --stats'")
+    for path in outputs:
+        plot_heatmap_from_statistics(stats_csv, path, title)
+
+
+@cli.command()
 @config_options
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's choice).")
 @click.option("--partition", "partition_path", type=click.Path(dir_okay=False), help="Partition file.")
 @click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False), help="Log file (default: OUT/train.log).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(config_file, control, dataset, seed, overrides, out, partition_path, device, log_file, quiet) -> None:
+def train(
+    config_file, control, dataset, seed, overrides, out, threads, partition_path, device, log_file, quiet
+) -> None:
     """Train one configuration (resuming from OUT/checkpoint.pt when present)."""
+    import torch
+
     from heterofl.runner import train_run
 
+    if threads:
+        torch.set_num_threads(threads)
     config = build_config(config_file, control, dataset, seed, overrides)
     if partition_path is not None and not Path(partition_path).is_file():
         raise HeteroFLError("partition", f"{partition_path} does not exist", "a file written by 'heterofl partition'")

@@ -18,6 +18,7 @@ from heterofl.aggregation import Aggregator
 from heterofl.config import ExperimentConfig
 from heterofl.data import Dataset
 from heterofl.data.partition import Partition
+from heterofl.errors import HeteroFLError
 from heterofl.evaluation import evaluate_classifier, evaluate_language_model, local_pairs
 from heterofl.local_training import ClientJob, DivergenceError, LocalSettings, SequentialEngine, client_seed
 from heterofl.models import model_factory
@@ -28,9 +29,15 @@ from heterofl.tasks import ImageTask, make_task
 
 
 def pick_device(requested: str | None = None) -> torch.device:
-    """CUDA when present (or when asked for), else the CPU."""
-    if requested:
-        return torch.device(requested)
+    """CUDA when present (or when asked for), else the CPU; ``auto`` or None chooses."""
+    if requested and requested != "auto":
+        try:
+            device = torch.device(requested)
+        except RuntimeError:
+            raise HeteroFLError("device", f"{requested!r} is not a device", "auto, cpu, cuda, cuda:N") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise HeteroFLError("device", "cuda was requested but no GPU is available", "auto, cpu")
+        return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -94,7 +101,7 @@ class Federation:
                 if name == "batched":
                     raise
             else:
-                return BatchedEngine(self.train_model, self.task)
+                return BatchedEngine(self.train_model, self.task, policy=name)
         return SequentialEngine(self.train_model, self.task)
 
     @cache  # noqa: B019 - one model per rate for the lifetime of the run

@@ -11,6 +11,7 @@ from heterofl.data.partition import (
 )
 from heterofl.data.stats import (
     partition_statistics,
+    plot_heatmap_from_statistics,
     plot_partition_heatmap,
     summarize_statistics,
     write_partition_statistics,
@@ -26,6 +27,7 @@ __all__ = [
     "load_dataset",
     "make_partition",
     "partition_statistics",
+    "plot_heatmap_from_statistics",
     "plot_partition_heatmap",
     "read_partition",
     "summarize_statistics",

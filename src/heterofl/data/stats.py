@@ -94,31 +94,43 @@ def summarize_statistics(df: pd.DataFrame) -> dict[str, float]:
 
 def plot_partition_heatmap(partition: Partition, dataset: Dataset, path: str | Path) -> None:
     """Clients x labels heatmap of train counts (first 100 clients); PDF or PNG by the path's suffix."""
-    path = Path(path)
-    if path.suffix.lower() not in PLOT_SUFFIXES:
-        raise HeteroFLError("path", f"{path} has an unsupported suffix {path.suffix!r}", ", ".join(PLOT_SUFFIXES))
     if dataset.is_text:
         raise HeteroFLError("dataset", f"{dataset.name} has no label histogram to plot", "MNIST, MNIST5k, CIFAR10")
     _check(partition, dataset)
+    counts = pd.DataFrame(_label_counts(partition, dataset), columns=[str(k) for k in range(dataset.num_classes)])
+    plot_label_heatmap(counts, f"{dataset.name} {partition.scheme}", path)
+
+
+def plot_heatmap_from_statistics(stats_csv: str | Path, path: str | Path, title: str = "") -> None:
+    """The same heatmap from a statistics CSV, so figures regenerate from cached results without data."""
+    frame = pd.read_csv(stats_csv)
+    columns = [c for c in frame.columns if c.startswith("label_")]
+    if not columns:
+        raise HeteroFLError("statistics", f"{stats_csv} has no label_<k> columns", "a partition statistics CSV")
+    counts = frame[columns].rename(columns=lambda c: c.removeprefix("label_"))
+    plot_label_heatmap(counts, title or Path(stats_csv).stem, path)
+
+
+def plot_label_heatmap(counts: pd.DataFrame, title: str, path: str | Path) -> None:
+    """Draw clients x labels counts (at most 100 clients shown) with seaborn; PDF or PNG by suffix."""
+    path = Path(path)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise HeteroFLError("path", f"{path} has an unsupported suffix {path.suffix!r}", ", ".join(PLOT_SUFFIXES))
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    counts = _label_counts(partition, dataset)[:MAX_HEATMAP_ROWS]
-    frame = pd.DataFrame(counts, columns=[str(k) for k in range(dataset.num_classes)])
+    total = len(counts)
+    frame = counts.iloc[:MAX_HEATMAP_ROWS]
     fig, ax = plt.subplots(figsize=(6, 2 + 0.08 * len(frame)))
     try:
         sns.heatmap(
-            frame,
-            ax=ax,
-            cmap="viridis",
-            cbar_kws={"label": "train samples"},
-            yticklabels=max(1, len(frame) // 20),
+            frame, ax=ax, cmap="viridis", cbar_kws={"label": "train samples"}, yticklabels=max(1, len(frame) // 20)
         )
-        shown = f"first {len(frame)} of {partition.num_users}" if partition.num_users > len(frame) else "all"
-        ax.set(xlabel="label", ylabel=f"client ({shown})", title=f"{dataset.name} {partition.scheme}")
+        shown = f"first {len(frame)} of {total}" if total > len(frame) else "all"
+        ax.set(xlabel="label", ylabel=f"client ({shown})", title=title)
         fig.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)

@@ -1,0 +1,36 @@
+# Two entry points (README): `make run` reproduces the default grid, `make test` runs every check.
+# Both create .venv on first use; nothing else needs to be installed by hand besides Python 3.11 + pip.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run test figures lint unit pipeline-checks clean-ci
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	snakemake --cores all
+
+figures: $(VENV)/.installed
+	snakemake figures --cores all
+
+lint: $(VENV)/.installed
+	ruff check src tests benchmarks
+	ruff format --check src tests benchmarks
+	snakefmt --check workflow tests/slurm_smoke
+	snakemake --lint --configfile config/ci.yaml
+	snakemake --lint
+
+pipeline-checks: $(VENV)/.installed
+	snakemake -n --quiet rules --configfile config/config.yaml
+	snakemake -n --quiet rules --configfile config/paper.yaml
+
+# The SLURM test needs root and apt (it installs slurm-wlm + munge and starts a one-node cluster);
+# elsewhere it is skipped with that reason.
+test: $(VENV)/.installed lint pipeline-checks
+	bash .ci/test.sh

@@ -1,0 +1,106 @@
+"""End-to-end SLURM smoke test: a toy 3-rule workflow goes through a real (local) SLURM cluster.
+
+Run it with the one-node cluster from .ci/slurm-up.sh:
+
+    bash .ci/slurm-up.sh
+    HETEROFL_SLURM=1 .venv/bin/python -m pytest tests/test_slurm_smoke.py -q
+    bash .ci/slurm-down.sh
+
+The workflow (tests/slurm_smoke/Snakefile) is copied to a temporary directory and run with
+``--workflow-profile workflow/profiles/slurm-test`` (the workflow profile, so that a
+``workflow/profiles/default`` cannot override it key by key). Each job writes the SLURM job id
+it ran under into its output; the test then checks with ``scontrol`` that those jobs exist,
+completed, ran in the temporary directory, and that the ``train`` job was given the GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TOY = REPO / "tests" / "slurm_smoke"
+PROFILE = REPO / "workflow" / "profiles" / "slurm-test"
+RULES = ("prepare", "train", "report")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("HETEROFL_SLURM") != "1",
+        reason="set HETEROFL_SLURM=1 after .ci/slurm-up.sh",
+    ),
+]
+
+
+def _scontrol_job(job_id: str) -> str:
+    res = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, f"scontrol does not know job {job_id}: {res.stderr.strip()}"
+    return res.stdout
+
+
+def _field(record: str, key: str) -> str:
+    m = re.search(rf"(?:^|\s){re.escape(key)}=(\S*)", record)
+    return m.group(1) if m else ""
+
+
+def test_toy_workflow_runs_through_slurm(tmp_path: Path) -> None:
+    assert shutil.which("sbatch") and shutil.which("scontrol"), "SLURM client tools not on PATH"
+    workdir = tmp_path / "wf"
+    shutil.copytree(TOY, workdir)
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(workdir / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--workflow-profile",
+        str(PROFILE),
+        "--show-failed-logs",
+    ]
+    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
+    log = (res.stdout + res.stderr)[-6000:]
+    assert res.returncode == 0, f"snakemake failed ({res.returncode}):\n{log}"
+    assert "Using workflow specific profile" in log or str(PROFILE) in log, log
+
+    job_ids: dict[str, str] = {}
+    for rule in RULES:
+        out = workdir / "out" / f"{rule}.txt"
+        assert out.exists(), f"{out} missing\n{log}"
+        content = out.read_text().strip()
+        assert content.isdigit(), f"{rule} did not run under SLURM (job id {content!r})"
+        job_ids[rule] = content
+        assert (workdir / "logs" / f"{rule}.log").exists()
+    assert len(set(job_ids.values())) == len(RULES), f"jobs share an id: {job_ids}"
+
+    for rule, job_id in job_ids.items():
+        # Snakemake itself reported the submission ...
+        assert re.search(rf"submitted with SLURM jobid {job_id}\b", log), (rule, job_id, log)
+        # ... the plugin kept the job's SLURM log (slurm-keep-successful-logs) ...
+        slurm_log = workdir / "logs" / "slurm" / f"rule_{rule}" / f"{job_id}.log"
+        assert slurm_log.exists(), f"no SLURM log {slurm_log}"
+        # ... and the controller knows the job (MinJobAge=300 keeps finished jobs visible).
+        rec = _scontrol_job(job_id)
+        assert _field(rec, "JobState") == "COMPLETED", rec
+        assert _field(rec, "Partition") == "debug", rec
+        assert Path(_field(rec, "WorkDir")).resolve() == workdir.resolve(), rec
+        assert _field(rec, "Comment") == f"rule_{rule}", rec
+        gpu_fields = " ".join(
+            _field(rec, k) for k in ("TRES", "TresPerJob", "TresPerNode", "Gres", "CpusPerTres")
+        )
+        if rule == "train":
+            assert "gpu" in gpu_fields, f"train job {job_id} got no GPU:\n{rec}"
+        else:
+            assert "gpu" not in gpu_fields, f"{rule} job {job_id} asked for a GPU:\n{rec}"
+
+    # Inside the job, SLURM exported the GPU allocation.
+    train_log = (workdir / "logs" / "train.log").read_text()
+    assert "GPUS=1" in train_log, train_log

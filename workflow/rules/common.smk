@@ -1,0 +1,75 @@
+import shlex
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from heterofl.grid import expand_runs, settings_arguments
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+R = config["results"]
+RUNS = {run.key: run for run in expand_runs(config)}
+PARTITIONS = sorted({run.partition_key for run in RUNS.values()})
+IMAGE_PARTITIONS = [p for p in PARTITIONS if not p.startswith("WikiText2/")]
+
+
+wildcard_constraints:
+    dataset="MNIST|MNIST5k|CIFAR10|WikiText2",
+    split=r"iid|none|non-iid-\d+|dirichlet-[0-9.]+",
+    seed=r"\d+",
+    users=r"\d+",
+    control=r"[0-9]_[^/]+",
+
+
+def run_of(wildcards):
+    key = f"{wildcards.dataset}/{wildcards.model}/{wildcards.control}/seed{wildcards.seed}"
+    if key not in RUNS:
+        raise ValueError(f"{key} is not a run of this config")
+    return RUNS[key]
+
+
+def run_dir(key):
+    return f"{R}/runs/{key}"
+
+
+def partition_of(wildcards):
+    return f"{R}/partitions/{run_of(wildcards).partition_key}.json"
+
+
+def settings_of(wildcards):
+    return settings_arguments(run_of(wildcards))
+
+
+def all_eval_files():
+    return [f"{run_dir(key)}/eval.csv" for key in RUNS]
+
+
+def cached_run_files():
+    """The small metric files of every run; ancient() so a fresh clone's mtimes never trigger training."""
+    return [
+        ancient(f"{run_dir(key)}/{name}")
+        for key in RUNS
+        for name in ("eval.csv", "history.csv", "config.yaml")
+    ]
+
+
+def expected_runs_argument():
+    return " ".join(f"--expected {shlex.quote(run_dir(key))}" for key in RUNS)
+
+
+def heatmap_files():
+    return [
+        f"{R}/figures/partitions/{'_'.join(Path(p).parts)}.{ext}"
+        for p in IMAGE_PARTITIONS
+        for ext in ("pdf", "png")
+    ]
+
+
+def report_outputs():
+    return [
+        f"{R}/summary/runs.csv",
+        f"{R}/summary/history.csv",
+        f"{R}/tables",
+        f"{R}/figures/results",
+        *heatmap_files(),
+    ]

@@ -1,0 +1,47 @@
+# ----------------------------------------------------------------------------------------------
+# Split a dataset across clients; one partition per (dataset, split, clients, seed).
+rule partition:
+    output:
+        partition=f"{R}/partitions/{{dataset}}/{{split}}/users{{users}}_seed{{seed}}.json",
+        stats=f"{R}/partitions/{{dataset}}/{{split}}/users{{users}}_seed{{seed}}.stats.csv",
+    log:
+        "logs/partition/{dataset}/{split}/users{users}_seed{seed}.log",
+    conda:
+        "../envs/heterofl.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        variant=config["non_iid_variant"],
+        data_root=config["data_root"],
+    shell:
+        "heterofl partition --dataset {wildcards.dataset} --split {wildcards.split}"
+        " --num-users {wildcards.users} --seed {wildcards.seed} --variant {params.variant}"
+        " --data-root {params.data_root} --out {output.partition} --stats {output.stats}"
+        " --log {log} 2>> {log}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Clients x labels heatmap, drawn from the statistics CSV alone (regenerates from cached results).
+rule partition_heatmap:
+    input:
+        stats=ancient(
+            f"{R}/partitions/{{dataset}}/{{split}}/users{{users}}_seed{{seed}}.stats.csv"
+        ),
+    output:
+        pdf=f"{R}/figures/partitions/{{dataset}}_{{split}}_users{{users}}_seed{{seed}}.pdf",
+        png=report(
+            f"{R}/figures/partitions/{{dataset}}_{{split}}_users{{users}}_seed{{seed}}.png",
+            caption="../report/partition.rst",
+            category="Partitions",
+        ),
+    log:
+        "logs/heatmap/{dataset}_{split}_users{users}_seed{seed}.log",
+    conda:
+        "../envs/heterofl.yaml"
+    params:
+        title=lambda wc: f"{wc.dataset} {wc.split} ({wc.users} clients, seed {wc.seed})",
+    shell:
+        "heterofl heatmap --stats {input.stats} --out {output.pdf} --out {output.png}"
+        " --title '{params.title}' 2> {log}"

@@ -1,0 +1,51 @@
+# ----------------------------------------------------------------------------------------------
+# One federated training run per configuration and seed. Resumes from its checkpoint by itself.
+rule train:
+    input:
+        partition=partition_of,
+    output:
+        history=f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/history.csv",
+        model=f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/model.pt",
+        config=f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/config.yaml",
+    log:
+        "logs/train/{dataset}/{model}/{control}/seed{seed}.log",
+    conda:
+        "../envs/heterofl.yaml"
+    threads: config["resources"]["train"]["threads"]
+    resources:
+        mem_mb=config["resources"]["train"]["mem_mb"],
+        runtime=config["resources"]["train"]["runtime"],
+        gpu=config["resources"]["train"]["gpu"],
+    params:
+        settings=settings_of,
+        device=config["device"],
+    shell:
+        "heterofl train --dataset {wildcards.dataset} --control {wildcards.control}"
+        " --seed {wildcards.seed} {params.settings} --partition {input.partition}"
+        " --out $(dirname {output.history}) --threads {threads} --device {params.device}"
+        " --quiet --log {log} 2>> {log}"
+
+
+# ----------------------------------------------------------------------------------------------
+# The final model evaluated at every rate (fresh static BN each), with best/last-k from history.
+rule evaluate:
+    input:
+        history=rules.train.output.history,
+        model=rules.train.output.model,
+        config=rules.train.output.config,
+        partition=partition_of,
+    output:
+        f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/eval.csv",
+    log:
+        "logs/evaluate/{dataset}/{model}/{control}/seed{seed}.log",
+    conda:
+        "../envs/heterofl.yaml"
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["train"]["mem_mb"],
+        runtime=30,
+    params:
+        device=config["device"],
+    shell:
+        "heterofl evaluate --run $(dirname {output}) --partition {input.partition}"
+        " --device {params.device} --log {log} 2>> {log}"
