@@ -15,15 +15,27 @@ LAYOUT = {
 
 
 def test_two_clients_overlap_uncovered_and_label_rows():
-    old = {"hidden.weight": torch.full((4, 2), 100.0), "out.weight": torch.full((3, 4), 100.0),
-           "out.bias": torch.full((3,), 100.0)}
+    old = {
+        "hidden.weight": torch.full((4, 2), 100.0),
+        "out.weight": torch.full((3, 4), 100.0),
+        "out.bias": torch.full((3,), 100.0),
+    }
     # Client 1: width 4, labels {0, 1}. Client 2: width 2, labels {1}.
-    c1 = {"hidden.weight": torch.arange(8.0).reshape(4, 2), "out.weight": torch.arange(12.0).reshape(3, 4),
-          "out.bias": torch.tensor([1.0, 2.0, 3.0])}
-    c2 = {"hidden.weight": torch.full((2, 2), 10.0), "out.weight": torch.full((3, 2), 20.0),
-          "out.bias": torch.full((3,), 30.0)}
-    new = aggregate(old, LAYOUT, [(c1, {"h": 4}, torch.tensor([True, True, False])),
-                                  (c2, {"h": 2}, torch.tensor([False, True, False]))])
+    c1 = {
+        "hidden.weight": torch.arange(8.0).reshape(4, 2),
+        "out.weight": torch.arange(12.0).reshape(3, 4),
+        "out.bias": torch.tensor([1.0, 2.0, 3.0]),
+    }
+    c2 = {
+        "hidden.weight": torch.full((2, 2), 10.0),
+        "out.weight": torch.full((3, 2), 20.0),
+        "out.bias": torch.full((3,), 30.0),
+    }
+    new = aggregate(
+        old,
+        LAYOUT,
+        [(c1, {"h": 4}, torch.tensor([True, True, False])), (c2, {"h": 2}, torch.tensor([False, True, False]))],
+    )
     # hidden rows 0-1 averaged over both clients, rows 2-3 from client 1 only.
     expected_hidden = torch.tensor([[5.0, 5.5], [6.0, 6.5], [4.0, 5.0], [6.0, 7.0]])
     torch.testing.assert_close(new["hidden.weight"], expected_hidden)

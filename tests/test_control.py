@@ -85,8 +85,9 @@ def test_experiment_config_fills_reference_hyperparameters():
 
 
 def test_experiment_config_dict_round_trip_and_unknown_key():
-    config = ExperimentConfig.from_dict({"dataset": "MNIST5k", "control": "1_20_0.25_iid_fix_a1-e1_bn_1_1",
-                                         "rounds": 3, "mask": 0})
+    config = ExperimentConfig.from_dict(
+        {"dataset": "MNIST5k", "control": "1_20_0.25_iid_fix_a1-e1_bn_1_1", "rounds": 3, "mask": 0}
+    )
     assert config.control.mask == 0
     assert ExperimentConfig.from_dict(config.to_dict()) == config
     with pytest.raises(HeteroFLError, match="^roundz: is not a known setting"):

@@ -67,9 +67,17 @@ def test_round_at_global_rate_equals_plain_fedavg():
     dataset = synthetic_mnist(n_train=600)
     partition = make_partition(dataset, "iid", 10, seed=0)
     assert all(len(labels) == 10 for labels in partition.label_sets), "precondition: every client has all labels"
-    config = ExperimentConfig.from_dict({"dataset": "MNIST5k", "control": "1_10_0.3_iid_fix_a1_bn_1_0",
-                                         "rounds": 1, "local_epochs": 2, "batch_size_train": 8,
-                                         "engine": "sequential", "eval_rates": "global"})
+    config = ExperimentConfig.from_dict(
+        {
+            "dataset": "MNIST5k",
+            "control": "1_10_0.3_iid_fix_a1_bn_1_0",
+            "rounds": 1,
+            "local_epochs": 2,
+            "batch_size_train": 8,
+            "engine": "sequential",
+            "eval_rates": "global",
+        }
+    )
     federation = Federation(config, dataset, partition, torch.device("cpu"))
     state = federation.initial_state()
     start = copy.deepcopy(state)
@@ -104,8 +112,15 @@ def test_round_at_global_rate_equals_plain_fedavg():
 def test_every_submodel_rate_is_evaluated():
     dataset = synthetic_mnist()
     partition = make_partition(dataset, "iid", 10, seed=0)
-    config = ExperimentConfig.from_dict({"dataset": "MNIST5k", "control": "1_10_0.2_iid_fix_b1-e1_bn_1_1",
-                                         "rounds": 1, "local_epochs": 1, "engine": "sequential"})
+    config = ExperimentConfig.from_dict(
+        {
+            "dataset": "MNIST5k",
+            "control": "1_10_0.2_iid_fix_b1-e1_bn_1_1",
+            "rounds": 1,
+            "local_epochs": 1,
+            "engine": "sequential",
+        }
+    )
     federation = Federation(config, dataset, partition, torch.device("cpu"))
     state = federation.train()
     row = state.history[-1]

@@ -55,16 +55,19 @@ def test_conv_submodel_forward_equals_hand_sliced_computation():
     global_model = build_model("conv", 1.0, norm="none", scale=False)
     w = parameters_of(global_model)
     rate = 0.25
-    local_model = load_into(build_model("conv", rate, norm="none", scale=False),
-                            extract(w, global_model.layout, build_model("conv", rate).widths))
+    local_model = load_into(
+        build_model("conv", rate, norm="none", scale=False),
+        extract(w, global_model.layout, build_model("conv", rate).widths),
+    )
     local_model.eval()
     x = torch.randn(3, 1, 28, 28)
     out = x
     cin = 1
     for i, base in enumerate((64, 128, 256, 512)):
         cout = math.ceil(base * rate)
-        out = F.relu(F.conv2d(out, w[f"blocks.{i}.conv.weight"][:cout, :cin], w[f"blocks.{i}.conv.bias"][:cout],
-                              padding=1))
+        out = F.relu(
+            F.conv2d(out, w[f"blocks.{i}.conv.weight"][:cout, :cin], w[f"blocks.{i}.conv.bias"][:cout], padding=1)
+        )
         if i < 3:
             out = F.max_pool2d(out, 2)
         cin = cout
