@@ -266,18 +266,73 @@ def summarize(models, resnet_blocks, out) -> None:
         write_csv(out, table) if out.endswith(".csv") else write_text(out, text + "\n")
 
 
+_metric_option = click.option(
+    "--metric", default="mean_last_k", show_default=True, type=click.Choice(["final", "best", "mean_last_k"])
+)
+
+
 @cli.command()
 @click.option("--runs", "runs_root", default="results/runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--out", "out_dir", default="results", show_default=True, type=click.Path(file_okay=False))
-@click.option("--metric", default="mean_last_k", show_default=True, type=click.Choice(["final", "best", "mean_last_k"]))
+@click.option("--expected", multiple=True, type=click.Path(file_okay=False), help="Run folders that should exist.")
+@_metric_option
 @click.option("--log", "log_file", type=click.Path(dir_okay=False))
-def report(runs_root, out_dir, metric, log_file) -> None:
-    """Tables (CSV, Markdown, LaTeX) and figures (PDF, PNG) from finished runs; lists missing ones."""
+def report(runs_root, out_dir, expected, metric, log_file) -> None:
+    """Summary, tables (CSV, Markdown, LaTeX) and figures (PDF, PNG) from every finished run under RUNS."""
     from heterofl.report import build_report
 
     _setup_logging(log_file)
-    written = build_report(runs_root, out_dir, metric)
+    written = build_report(runs_root, out_dir, metric, list(expected))
     click.echo(f"{len(written)} files written under {out_dir}")
+
+
+@cli.command()
+@click.option("--run", "folders", multiple=True, type=click.Path(file_okay=False), help="A run folder to collect.")
+@click.option("--expected", multiple=True, type=click.Path(file_okay=False), help="Run folder: collect if finished.")
+@click.option("--out-runs", required=True, type=click.Path(dir_okay=False))
+@click.option("--out-history", required=True, type=click.Path(dir_okay=False))
+@click.option("--log", "log_file", type=click.Path(dir_okay=False))
+def aggregate(folders, expected, out_runs, out_history, log_file) -> None:
+    """Collect run folders into the summary CSVs; expected folders that are not finished are listed."""
+    from heterofl.io import write_csv, write_text
+    from heterofl.report import collect_runs, missing_runs
+
+    _setup_logging(log_file)
+    runs, history = collect_runs(folders=[*folders, *expected])
+    missing = missing_runs(list(expected))
+    write_csv(out_runs, runs)
+    write_csv(out_history, history)
+    write_text(Path(out_runs).with_name("missing_runs.txt"), "".join(f"{m}\n" for m in missing))
+    click.echo(
+        f"{out_runs}: {runs[['dataset', 'control', 'seed']].drop_duplicates().shape[0]} runs, {len(missing)} missing"
+    )
+
+
+@cli.command()
+@click.option("--runs-csv", required=True, type=click.Path(dir_okay=False))
+@_metric_option
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--log", "log_file", type=click.Path(dir_okay=False))
+def tables(runs_csv, metric, out, log_file) -> None:
+    """Paper-style tables from a summary runs.csv (no training, no data needed)."""
+    from heterofl.report import write_tables
+
+    _setup_logging(log_file)
+    click.echo(f"{len(write_tables(runs_csv, out, metric))} files written under {out}")
+
+
+@cli.command()
+@click.option("--runs-csv", required=True, type=click.Path(dir_okay=False))
+@click.option("--history-csv", required=True, type=click.Path(dir_okay=False))
+@_metric_option
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--log", "log_file", type=click.Path(dir_okay=False))
+def figures(runs_csv, history_csv, metric, out, log_file) -> None:
+    """Figures from the summary CSVs (no training, no data needed)."""
+    from heterofl.report import write_figures
+
+    _setup_logging(log_file)
+    click.echo(f"{len(write_figures(runs_csv, history_csv, out, metric))} files written under {out}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,105 @@
+"""Gather finished run folders into two long tables, so every table and figure reads one shape of data.
+
+A run folder is ``{runs_root}/{dataset}/{model}/{control}/seed{N}/``; it counts as finished only when
+both ``config.yaml`` and ``eval.csv`` exist (a crashed or still-running job has neither ``eval.csv``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from heterofl.config import CONTROL_FIELDS, ExperimentConfig
+from heterofl.results import RUN_FILES
+
+log = logging.getLogger(__name__)
+
+KEY_COLUMNS = ["dataset", "model", "control", "seed"]
+CONFIG_COLUMNS = [*KEY_COLUMNS, *CONTROL_FIELDS, "global_letter", "resnet_blocks"]
+VALUE_COLUMNS = ["final", "best", "mean_last_k"]
+RUN_COLUMNS = [*CONFIG_COLUMNS, "letter", "rate", "metric", *VALUE_COLUMNS]
+HISTORY_COLUMNS = [*KEY_COLUMNS, "round", "letter", "metric", "value"]
+_METRIC_COLUMN = re.compile(r"^([a-e])_(.+)$")
+
+
+def is_finished(folder: str | Path) -> bool:
+    """A run is usable for reporting only once its config and final evaluation are on disk."""
+    folder = Path(folder)
+    return (folder / RUN_FILES["config"]).is_file() and (folder / RUN_FILES["eval"]).is_file()
+
+
+def missing_runs(expected: list[str | Path]) -> list[str]:
+    """Expected run folders that did not finish, so a partial sweep (``--keep-going``) is visible."""
+    return [str(folder) for folder in expected if not is_finished(folder)]
+
+
+def _config_row(config: ExperimentConfig) -> dict:
+    control = config.control
+    row = {
+        "dataset": config.dataset,
+        "model": config.model,
+        "control": control.format(),
+        "seed": config.seed,
+    }
+    row.update({name: getattr(control, name) for name in CONTROL_FIELDS})
+    row["global_letter"] = config.mode.letters[0]
+    row["resnet_blocks"] = "-".join(str(b) for b in config.resnet_blocks)
+    return row
+
+
+def _history_long(history: pd.DataFrame, key: dict) -> pd.DataFrame:
+    columns = [c for c in history.columns if _METRIC_COLUMN.match(c)]
+    if not columns or "round" not in history.columns:
+        return pd.DataFrame(columns=HISTORY_COLUMNS)
+    long = history.melt(id_vars=["round"], value_vars=columns, var_name="column", value_name="value")
+    long = long.dropna(subset=["value"])
+    parts = long["column"].str.extract(_METRIC_COLUMN)
+    long = long.assign(letter=parts[0], metric=parts[1], **key)
+    return long[HISTORY_COLUMNS]
+
+
+def collect_runs(
+    runs_root: str | Path | None = None, folders: list[str | Path] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every finished run's evaluation (``runs``) and per-round curves (``history``), both long format.
+
+    Runs are the finished folders under ``runs_root``, or the given ``folders`` (unfinished ones skipped).
+
+    ``runs``: one row per run, evaluated letter and metric, with the control fields spelled out so that
+    tables can filter on them. ``history``: one row per run, round, letter and metric.
+    """
+    if folders is not None:
+        config_paths = [Path(f) / RUN_FILES["config"] for f in folders]
+    else:
+        config_paths = sorted(Path(runs_root).glob(f"*/*/*/seed*/{RUN_FILES['config']}"))
+    run_frames, history_frames = [], []
+    for config_path in config_paths:
+        folder = config_path.parent
+        if not is_finished(folder):
+            continue
+        try:
+            config = ExperimentConfig.from_dict(yaml.safe_load(config_path.read_text()))
+            evaluation = pd.read_csv(folder / RUN_FILES["eval"])
+        except Exception as error:  # a corrupt run must not stop the report for the others
+            log.warning("skipping %s: %s", folder, error)
+            continue
+        row = _config_row(config)
+        if not evaluation.empty:
+            run_frames.append(evaluation.assign(**row)[RUN_COLUMNS])
+        history_path = folder / RUN_FILES["history"]
+        if history_path.is_file():
+            history = pd.read_csv(history_path)
+            history_frames.append(_history_long(history, {k: row[k] for k in KEY_COLUMNS}))
+    runs = pd.concat(run_frames, ignore_index=True) if run_frames else pd.DataFrame(columns=RUN_COLUMNS)
+    history = (
+        pd.concat([h for h in history_frames if not h.empty], ignore_index=True)
+        if any(not h.empty for h in history_frames)
+        else pd.DataFrame(columns=HISTORY_COLUMNS)
+    )
+    runs = runs.sort_values([*KEY_COLUMNS, "letter", "metric"], kind="stable").reset_index(drop=True)
+    history = history.sort_values([*KEY_COLUMNS, "round", "letter", "metric"], kind="stable").reset_index(drop=True)
+    return runs, history

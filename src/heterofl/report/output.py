@@ -1,0 +1,64 @@
+"""Atomic writers for tables (CSV, Markdown, LaTeX, raw CSV) and figures (PDF, PNG).
+
+Snakemake, or a reader, must never see a half-written report file, so everything goes through
+:mod:`heterofl.io`'s temp-file-and-rename.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from heterofl.io import atomic_path, write_csv, write_text
+
+TABLE_EXTENSIONS = ("csv", "md", "tex")
+FIGURE_EXTENSIONS = ("pdf", "png")
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _latex(table: pd.DataFrame, caption: str, label: str) -> str:
+    text = table.to_latex(index=False, escape=True, caption=latex_escape(caption), label=label)
+    return text.replace("±", r"$\pm$")
+
+
+def _sections(table: pd.DataFrame, group: str | None) -> list[tuple[str | None, pd.DataFrame]]:
+    if group is None:
+        return [(None, table)]
+    return [(str(key), part.drop(columns=[group])) for key, part in table.groupby(group, sort=False)]
+
+
+def write_table(
+    folder: Path, stem: str, table: pd.DataFrame, raw: pd.DataFrame, caption: str, group: str | None = None
+) -> list[Path]:
+    """``{stem}.csv/.md/.tex`` (formatted) and ``{stem}_raw.csv`` (numbers); ``group`` splits md/tex sections."""
+    paths = {ext: folder / f"{stem}.{ext}" for ext in TABLE_EXTENSIONS}
+    raw_path = folder / f"{stem}_raw.csv"
+    write_csv(paths["csv"], table)
+    write_csv(raw_path, raw)
+    markdown, latex = [f"{caption}\n"], []
+    for key, part in _sections(table, group):
+        title = caption if key is None else f"{caption} ({key})"
+        if key is not None:
+            markdown.append(f"## {key}\n")
+        markdown.append(part.to_markdown(index=False, disable_numparse=True) + "\n")
+        label = f"tab:{stem}" if key is None else f"tab:{stem}:{key}"
+        latex.append(_latex(part, title, label))
+    write_text(paths["md"], "\n".join(markdown))
+    write_text(paths["tex"], "\n".join(latex))
+    return [paths["csv"], paths["md"], paths["tex"], raw_path]
+
+
+def save_figure(fig, folder: Path, stem: str) -> list[Path]:
+    """``{stem}.pdf`` and ``{stem}.png``, each rendered to a temp file in ``folder`` and renamed over."""
+    written = []
+    for ext in FIGURE_EXTENSIONS:
+        path = folder / f"{stem}.{ext}"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150 if ext == "png" else None, bbox_inches="tight")
+        written.append(path)
+    return written

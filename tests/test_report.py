@@ -1,0 +1,203 @@
+"""The report layer against hand-computed numbers from fake run folders (no training involved)."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from heterofl.config import ExperimentConfig
+from heterofl.rates import LETTER_OF_RATE, ModelMode, letters_up_to
+from heterofl.report import build_report, collect_runs, missing_runs
+from heterofl.results import run_dir
+
+CONV_PARAMS = {"a": 1_556_874, "b": 391_370, "c": 98_922, "d": 25_274, "e": 6_594}  # spec section 8
+SEEDS = (0, 1)
+# control -> accuracy of its global model at seed 0; seed 1 adds 0.7, each smaller letter loses 2.
+BASES = {
+    "1_100_0.1_iid_fix_a1_bn_1_1": 95.0,
+    "1_100_0.1_iid_fix_e1_bn_1_1": 90.0,
+    "1_100_0.1_iid_dynamic_a1-e1_bn_1_1": 94.0,
+    "1_100_0.1_iid_fix_a5-e5_bn_1_1": 80.0,  # equal fix mix: Table 1 must prefer the dynamic a1-e1
+    "1_100_0.1_iid_fix_a8-e2_bn_1_1": 93.0,
+    "1_100_0.1_iid_fix_a2-e8_bn_1_1": 91.0,
+    "1_100_0.1_iid_fix_a1_in_1_1": 85.0,  # ablation variant of a1: must not leak into Table 1
+    "1_100_0.1_non-iid-2_fix_a1_bn_1_1": 60.0,
+    "1_100_0.1_non-iid-2_dynamic_a1-e1_bn_1_1": 62.0,
+}
+OFFSET = {"final": 0.0, "best": 1.0, "mean_last_k": 0.25}
+
+
+def accuracy(control: str, seed: int, letter: str, local: bool = False) -> float:
+    """The fake global model's accuracy at ``letter``; local accuracy is 30 points higher."""
+    return BASES[control] + 0.7 * seed - 2.0 * "abcde".index(letter) + (30.0 if local else 0.0)
+
+
+def write_run(root: Path, control: str, seed: int) -> Path:
+    config = ExperimentConfig.from_dict({"dataset": "MNIST5k", "control": control, "seed": seed, "rounds": 3})
+    folder = run_dir(root, config.dataset, config.model, control, seed)
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
+    rows, history = [], {"round": [1, 2, 3], "lr": [0.01] * 3, "clients": [10] * 3, "train_loss": [1.0] * 3}
+    for letter in letters_up_to(ModelMode.parse(config.control.model_mode).global_rate):
+        for metric, local in (("Global-Accuracy", False), ("Local-Accuracy", True)):
+            v = accuracy(control, seed, letter, local)
+            rows.append({"letter": letter, "rate": {v: k for k, v in LETTER_OF_RATE.items()}[letter], "metric": metric})
+            rows[-1].update({name: v + off for name, off in OFFSET.items()} | {"evaluations": 3})
+            history[f"{letter}_{metric}"] = [v - 2.0, v - 1.0, v]
+    pd.DataFrame(rows).to_csv(folder / "eval.csv", index=False)
+    pd.DataFrame(history).to_csv(folder / "history.csv", index=False)
+    return folder
+
+
+def expected(control: str, metric: str = "mean_last_k", letter: str = "a", local: bool = False) -> tuple[float, float]:
+    values = [accuracy(control, s, letter, local) + OFFSET[metric] for s in SEEDS]
+    return statistics.mean(values), statistics.stdev(values)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, Path, list[Path], Path]:
+    root = tmp_path_factory.mktemp("runs")
+    for control in BASES:
+        for seed in SEEDS:
+            write_run(root, control, seed)
+    unfinished = run_dir(root, "MNIST5k", "conv", "1_100_0.1_iid_fix_b1_bn_1_1", 0)
+    unfinished.mkdir(parents=True)
+    (unfinished / "config.yaml").write_text("dataset: MNIST5k\ncontrol: 1_100_0.1_iid_fix_b1_bn_1_1\n")
+    absent = run_dir(root, "MNIST5k", "conv", "1_100_0.1_iid_fix_c1_bn_1_1", 0)
+    expected_runs = [run_dir(root, "MNIST5k", "conv", c, s) for c in BASES for s in SEEDS] + [unfinished, absent]
+    out = tmp_path_factory.mktemp("report")
+    written = build_report(root, out, expected=expected_runs)
+    return root, out, written, unfinished
+
+
+def test_collect_skips_unfinished_and_keeps_long_format(report) -> None:
+    root, _, _, _ = report
+    runs, history = collect_runs(root)
+    assert set(runs["control"]) == set(BASES)  # b1 has no eval.csv
+    assert len(runs) == sum(2 * len(letters_up_to(ModelMode.parse(c.split("_")[5]).global_rate)) for c in BASES) * 2
+    row = runs[(runs["control"] == "1_100_0.1_iid_fix_a1_bn_1_1") & (runs["seed"] == 1) & (runs["letter"] == "c")]
+    row = row[row["metric"] == "Global-Accuracy"].iloc[0]
+    assert row["final"] == pytest.approx(95.0 + 0.7 - 4.0)
+    assert (row["global_letter"], row["data_split_mode"], row["norm"]) == ("a", "iid", "bn")
+    curve = history[(history["control"] == "1_100_0.1_iid_fix_e1_bn_1_1") & (history["seed"] == 0)]
+    curve = curve[curve["metric"] == "Global-Accuracy"]
+    assert curve.sort_values("round")["value"].tolist() == [80.0, 81.0, 82.0]  # e is 4 letters below a: 90 - 8
+
+
+def test_missing_runs_lists_unfinished_and_absent(report, tmp_path) -> None:
+    root, out, _, unfinished = report
+    listed = (out / "summary" / "missing_runs.txt").read_text().splitlines()
+    assert listed == [str(unfinished), str(run_dir(root, "MNIST5k", "conv", "1_100_0.1_iid_fix_c1_bn_1_1", 0))]
+    done = run_dir(root, "MNIST5k", "conv", "1_100_0.1_iid_fix_a1_bn_1_1", 0)
+    assert missing_runs([done, tmp_path / "nope"]) == [str(tmp_path / "nope")]
+
+
+def test_combination_table_matches_hand_computation(report) -> None:
+    _, out, _, _ = report
+    raw = pd.read_csv(out / "tables" / "combination_MNIST5k_raw.csv")
+    assert raw["label"].tolist() == ["a", "a-e", "e"]  # global letter, then decreasing ratio
+    a, ae, e = (raw.iloc[i] for i in range(3))
+    assert a["params"] == CONV_PARAMS["a"] and e["params"] == CONV_PARAMS["e"]
+    assert round(ae["ratio"], 3) == 0.502
+    assert ae["params"] == pytest.approx((CONV_PARAMS["a"] + CONV_PARAMS["e"]) / 2)
+    assert ae["model_split_mode"] == "dynamic"
+    mean, std = expected("1_100_0.1_iid_dynamic_a1-e1_bn_1_1")
+    assert (ae["iid_mean"], ae["iid_std"]) == (pytest.approx(mean), pytest.approx(std))
+    mean, std = expected("1_100_0.1_iid_fix_a1_bn_1_1")  # the bn run, not the IN ablation variant
+    assert a["iid_mean"] == pytest.approx(mean) and a["iid_mean"] == pytest.approx(95.6)
+    local, _ = expected("1_100_0.1_non-iid-2_fix_a1_bn_1_1", local=True)
+    assert a["noniid_local_mean"] == pytest.approx(local)
+    assert pd.isna(e["noniid_global_mean"])  # no non-IID e1 run
+
+    table = pd.read_csv(out / "tables" / "combination_MNIST5k.csv", dtype=str, keep_default_na=False)
+    assert list(table.columns) == [
+        "Model",
+        "Ratio",
+        "Params",
+        "FLOPs",
+        "Space (MB)",
+        "IID Accuracy",
+        "Non-IID Local (non-iid-2)",
+        "Non-IID Global (non-iid-2)",
+    ]
+    first = table.iloc[0]
+    assert (first["Ratio"], first["Params"], first["FLOPs"], first["Space (MB)"]) == ("1.00", "1.6 M", "80.5 M", "5.94")
+    assert table.iloc[1]["Ratio"] == "0.50"
+    assert table.iloc[2]["Params"] == "7 K"
+    mean, std = expected("1_100_0.1_iid_dynamic_a1-e1_bn_1_1")
+    assert table.iloc[1]["IID Accuracy"] == f"{mean:.2f} ± {std:.2f}" == "94.60 ± 0.49"
+    assert "$\\pm$" in (out / "tables" / "combination_MNIST5k.tex").read_text()
+    markdown = (out / "tables" / "combination_MNIST5k.md").read_text()
+    assert "| a-e     | 0.50    | 782 K" in markdown and "non-iid-2" in markdown
+
+
+def test_interpolation_rows_are_proportion_weighted(report) -> None:
+    _, out, _, _ = report
+    raw = pd.read_csv(out / "tables" / "interpolation_MNIST5k_iid_raw.csv")
+    pair = raw[raw["pair"] == "a-e"]
+    assert pair["model_mode"].tolist() == ["a1", "a8-e2", "a5-e5", "a2-e8", "e1"]
+    assert pair["share_x"].tolist() == [1.0, 0.8, 0.5, 0.2, 0.0]
+    row = pair[pair["model_mode"] == "a2-e8"].iloc[0]
+    assert row["params"] == pytest.approx((2 * 1_556_874 + 8 * 6_594) / 10)
+    mean, std = expected("1_100_0.1_iid_fix_a2-e8_bn_1_1")
+    assert (row["global_mean"], row["global_std"]) == (pytest.approx(mean), pytest.approx(std))
+    bottom = pair[pair["model_mode"] == "e1"].iloc[0]  # Y endpoint: e1's global model is e
+    assert bottom["global_mean"] == pytest.approx(expected("1_100_0.1_iid_fix_e1_bn_1_1", letter="e")[0])
+    assert not (Path(out) / "tables" / "interpolation_MNIST5k_non-iid-2.csv").exists()
+
+
+def test_ablation_and_submodel_tables(report) -> None:
+    _, out, _, _ = report
+    ablation = pd.read_csv(out / "tables" / "ablation_MNIST5k_iid_raw.csv")
+    assert ablation[["model_mode", "norm"]].values.tolist() == [["a1", "in"], ["a1", "bn"]]
+    assert ablation.iloc[0]["global_mean"] == pytest.approx(expected("1_100_0.1_iid_fix_a1_in_1_1")[0])
+    assert not (out / "tables" / "ablation_MNIST5k_non-iid-2.csv").exists()
+
+    sub = pd.read_csv(out / "tables" / "submodels_MNIST5k_iid_raw.csv")
+    row = sub[sub["control"] == "1_100_0.1_iid_dynamic_a1-e1_bn_1_1"].iloc[0]
+    for letter in "abcde":
+        assert row[letter] == pytest.approx(expected("1_100_0.1_iid_dynamic_a1-e1_bn_1_1", letter=letter)[0])
+    e_only = sub[sub["control"] == "1_100_0.1_iid_fix_e1_bn_1_1"].iloc[0]
+    assert pd.isna(e_only["a"]) and e_only["e"] == pytest.approx(82.6)
+
+
+def test_metric_choice_feeds_tables(report, tmp_path) -> None:
+    root, _, _, _ = report
+    build_report(root, tmp_path, metric="best")
+    raw = pd.read_csv(tmp_path / "tables" / "combination_MNIST5k_raw.csv")
+    assert raw.iloc[0]["iid_mean"] == pytest.approx(expected("1_100_0.1_iid_fix_a1_bn_1_1", metric="best")[0])
+    assert (tmp_path / "summary" / "missing_runs.txt").read_text() == ""
+
+
+def test_files_written_and_figures_non_empty(report) -> None:
+    _, out, written, _ = report
+    assert all(p.is_file() for p in written) and len(written) == len(set(written))
+    for name in ("summary/runs.csv", "summary/history.csv", "tables/index.md", "summary/missing_runs.txt"):
+        assert out / name in written
+    stems = [
+        "interpolation_MNIST5k_iid_global",
+        "learning_curve_MNIST5k_iid_global",
+        "learning_curve_MNIST5k_non-iid-2_global",
+        "learning_curve_MNIST5k_non-iid-2_local",
+        "submodels_MNIST5k_iid",
+        "submodels_MNIST5k_non-iid-2",
+    ]
+    for stem in stems:
+        pdf, png = out / "figures" / f"{stem}.pdf", out / "figures" / f"{stem}.png"
+        assert pdf.read_bytes()[:4] == b"%PDF" and png.read_bytes()[:4] == b"\x89PNG"
+        assert pdf in written and png in written
+    assert not (out / "figures" / "interpolation_MNIST5k_iid_local.pdf").exists()
+    assert not [p for p in (out / "figures").iterdir() if p.name.startswith(".")]  # no temp files left
+    index = (out / "tables" / "index.md").read_text()
+    assert "combination_MNIST5k" in index and "submodels_MNIST5k_non-iid-2" in index
+
+
+def test_empty_runs_root_still_writes_fixed_files(tmp_path) -> None:
+    written = build_report(tmp_path / "runs", tmp_path / "out", expected=[tmp_path / "runs" / "x"])
+    names = sorted(str(p.relative_to(tmp_path / "out")) for p in written)
+    assert names == ["summary/history.csv", "summary/missing_runs.txt", "summary/runs.csv", "tables/index.md"]
+    assert (tmp_path / "out" / "summary" / "missing_runs.txt").read_text() == f"{tmp_path / 'runs' / 'x'}\n"
