@@ -7,6 +7,7 @@ and read with ``weights_only=True``, so loading never executes pickled code.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,32 @@ from heterofl.errors import HeteroFLError
 from heterofl.federation import RunState
 from heterofl.io import save_torch
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_KEYS = {"format", "config", "config_hash", "round", "params", "sampler_state", "history", "rng", "digest"}
+
+
+def _digest(value: Any, digest: Any = None) -> str:
+    """SHA-256 over a checkpoint's content (tensor bytes, numbers, strings), so a flipped byte is caught:
+    torch's zip archive does not check the CRC of tensor records and would load corrupt data silently."""
+    digest = digest or hashlib.sha256()
+    if isinstance(value, dict):
+        digest.update(b"{")
+        for key in sorted(value, key=str):
+            digest.update(repr(key).encode())
+            _digest(value[key], digest)
+        digest.update(b"}")
+    elif isinstance(value, list | tuple):
+        digest.update(b"[")
+        for item in value:
+            _digest(item, digest)
+        digest.update(b"]")
+    elif isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    else:
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+    return digest.hexdigest()
 
 
 def _rng_states() -> dict[str, Any]:
@@ -44,23 +70,21 @@ def _restore_rng_states(states: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, config: ExperimentConfig, state: RunState) -> None:
-    save_torch(
-        path,
-        {
-            "format": FORMAT_VERSION,
-            "config": config.result_fields(),
-            "config_hash": config.config_hash(),
-            "round": state.round,
-            "params": {k: v.detach().cpu() for k, v in state.params.items()},
-            "sampler_state": state.sampler_state,
-            "history": state.history,
-            "rng": _rng_states(),
-        },
-    )
+    payload = {
+        "format": FORMAT_VERSION,
+        "config": config.result_fields(),
+        "config_hash": config.config_hash(),
+        "round": state.round,
+        "params": {k: v.detach().cpu() for k, v in state.params.items()},
+        "sampler_state": state.sampler_state,
+        "history": state.history,
+        "rng": _rng_states(),
+    }
+    save_torch(path, {**payload, "digest": _digest(payload)})
 
 
-def load_checkpoint(path: str | Path, config: ExperimentConfig, device: torch.device) -> RunState:
-    """Load a checkpoint for ``config``; a corrupt file or another run's checkpoint is refused clearly."""
+def read_checkpoint(path: str | Path, config: ExperimentConfig) -> dict[str, Any]:
+    """Read and verify a checkpoint for ``config`` without touching any state; refuses corrupt or foreign files."""
     path = Path(path)
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -68,14 +92,30 @@ def load_checkpoint(path: str | Path, config: ExperimentConfig, device: torch.de
         raise HeteroFLError(
             "checkpoint", f"{path} is truncated or corrupt ({type(error).__name__}); delete it to start the run afresh"
         ) from None
-    required = {"format", "config", "config_hash", "round", "params", "sampler_state", "history", "rng"}
-    if not isinstance(blob, dict) or not required <= set(blob):
-        raise HeteroFLError("checkpoint", f"{path} is not a heterofl checkpoint (missing keys)")
+    if not isinstance(blob, dict) or not set(blob) >= _KEYS:
+        missing = ", ".join(sorted(_KEYS - set(blob))) if isinstance(blob, dict) else "all"
+        raise HeteroFLError(
+            "checkpoint", f"{path} is not a heterofl checkpoint (missing keys: {missing}); delete it to start afresh"
+        )
+    if blob["format"] != FORMAT_VERSION:
+        raise HeteroFLError(
+            "checkpoint",
+            f"{path} has format {blob['format']!r} but this version reads {FORMAT_VERSION}; delete it to start afresh",
+        )
+    if _digest({k: v for k, v in blob.items() if k != "digest"}) != blob["digest"]:
+        raise HeteroFLError(
+            "checkpoint", f"{path} is corrupt (content digest mismatch); delete it to start the run afresh"
+        )
     if blob["config_hash"] != config.config_hash():
         wanted = config.result_fields()
         differ = sorted(k for k in set(wanted) | set(blob["config"]) if wanted.get(k) != blob["config"].get(k))
         details = ", ".join(f"{k}: checkpoint {blob['config'].get(k)!r} vs requested {wanted.get(k)!r}" for k in differ)
         raise HeteroFLError("checkpoint", f"{path} belongs to another configuration ({details}); refusing to resume")
+    return blob
+
+
+def restore_checkpoint(blob: dict[str, Any], device: torch.device) -> RunState:
+    """The run state of a verified checkpoint; restores the python, numpy and torch RNG states."""
     _restore_rng_states(blob["rng"])
     return RunState(
         round=int(blob["round"]),
@@ -83,3 +123,8 @@ def load_checkpoint(path: str | Path, config: ExperimentConfig, device: torch.de
         sampler_state=blob["sampler_state"],
         history=list(blob["history"]),
     )
+
+
+def load_checkpoint(path: str | Path, config: ExperimentConfig, device: torch.device) -> RunState:
+    """Load a checkpoint for ``config``; a corrupt file or another run's checkpoint is refused clearly."""
+    return restore_checkpoint(read_checkpoint(path, config), device)

@@ -194,6 +194,7 @@ def train(
     """Train one configuration (resuming from OUT/checkpoint.pt when present)."""
     import torch
 
+    from heterofl.federation import pick_device
     from heterofl.runner import train_run
 
     if threads:
@@ -201,6 +202,7 @@ def train(
     config = build_config(config_file, control, dataset, seed, overrides)
     if partition_path is not None and not Path(partition_path).is_file():
         raise HeteroFLError("partition", f"{partition_path} does not exist", "a file written by 'heterofl partition'")
+    pick_device(device)  # reject a bad --device before anything is written
     _setup_logging(log_file or Path(out) / "train.log")
     started = time.perf_counter()
     with click.progressbar(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,8 +220,13 @@ class ExperimentConfig:
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
-        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
-        object.__setattr__(self, "resnet_blocks", tuple(int(b) for b in self.resnet_blocks))
+        for name in ("milestones", "resnet_blocks"):
+            value = getattr(self, name)
+            if not isinstance(value, list | tuple) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            ):
+                raise HeteroFLError(name, f"{value!r} is not a list of integers", "a list of integers")
+            object.__setattr__(self, name, tuple(value))
         self._check_ranges()
 
     def _check_ranges(self) -> None:
@@ -242,8 +248,8 @@ class ExperimentConfig:
             raise HeteroFLError("seed", f"{self.seed!r} is not a non-negative integer", "integer >= 0")
         for name in ("lr", "clip_norm"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise HeteroFLError(name, f"{value!r} is not a positive number", "a number > 0")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+                raise HeteroFLError(name, f"{value!r} is not a positive number", "a finite number > 0")
         for name in ("momentum", "weight_decay", "gamma"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from heterofl.config import Control, ExperimentConfig
+from heterofl.data.partition import check_shard_counts
 from heterofl.errors import HeteroFLError
 
 LETTERS = "abcde"
+IMAGE_CLASSES = 10  # MNIST, MNIST5k and CIFAR10
 
 
 def paper_fix_modes() -> list[str]:
@@ -92,6 +94,15 @@ def expand_experiment(name: str, spec: dict[str, Any], seeds: list[int], default
     for control in dict.fromkeys(controls):  # keep order, drop duplicates
         try:
             parsed = Control.parse(control)
+            split = parsed.data_split_mode
+            if split.startswith("non-iid-") and spec["dataset"] != "WikiText2":
+                check_shard_counts(
+                    int(split.rsplit("-", 1)[1]),
+                    parsed.num_users,
+                    IMAGE_CLASSES,
+                    defaults.get("non_iid_variant", "reference"),
+                    spec["dataset"],
+                )
         except HeteroFLError as error:
             raise HeteroFLError(f"experiments.{name}.{error.field}", error.problem, error.allowed) from None
         for seed in seeds:
@@ -112,13 +123,22 @@ def expand_experiment(name: str, spec: dict[str, Any], seeds: list[int], default
 
 
 def expand_runs(config: dict[str, Any]) -> list[Run]:
-    """All runs of a pipeline config; the same (dataset, model, control, seed) twice is an error."""
+    """All runs of a pipeline config; the same (dataset, model, control, seed) twice is an error.
+
+    ``experiments`` is a list (not a mapping) on purpose: Snakemake deep-merges mappings from
+    ``--configfile`` into the default config, which would silently add the default grid to any other.
+    """
     defaults = {
         "non_iid_variant": config.get("non_iid_variant", "reference"),
         "data_root": config.get("data_root", "data"),
     }
     runs: dict[str, Run] = {}
-    for name, spec in (config.get("experiments") or {}).items():
+    experiments = config.get("experiments") or []
+    names = [spec.get("name") for spec in experiments]
+    if len(set(names)) != len(names):
+        raise HeteroFLError("experiments", f"names {names} are not unique", "one name per experiment")
+    for spec in experiments:
+        name = spec["name"]
         for run in expand_experiment(name, spec, list(config["seeds"]), defaults):
             if run.key in runs and runs[run.key].settings != run.settings:
                 raise HeteroFLError(

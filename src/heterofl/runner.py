@@ -7,13 +7,14 @@ any data is loaded; a run resumes from its checkpoint by itself; outputs appear 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from heterofl.checkpoint import load_checkpoint, save_checkpoint
+from heterofl.checkpoint import read_checkpoint, restore_checkpoint, save_checkpoint
 from heterofl.config import ExperimentConfig
 from heterofl.data import Dataset, load_dataset, make_partition, read_partition
 from heterofl.data.partition import Partition
@@ -21,6 +22,7 @@ from heterofl.errors import HeteroFLError
 from heterofl.federation import Federation, RunState, pick_device
 from heterofl.io import save_torch, write_csv, write_text, write_yaml
 from heterofl.local_training import DivergenceError
+from heterofl.rates import RATE_OF_LETTER
 from heterofl.results import CHECKPOINT, FAILED, RUN_FILES
 
 log = logging.getLogger("heterofl")
@@ -60,12 +62,24 @@ def train_run(
 ) -> pd.DataFrame:
     """Train (or resume) one run into ``out_dir`` and return its history."""
     out = Path(out_dir)
+    checkpoint = out / CHECKPOINT
+    resume = read_checkpoint(checkpoint, config) if checkpoint.exists() else None  # refuse before loading data
+    if os.environ.get("HETEROFL_DETERMINISTIC", "0") not in ("", "0"):  # docs/determinism.md
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
     dataset = load_dataset(config.dataset, config.data_root)
     partition = load_partition(config, dataset, partition_path)
     federation = Federation(config, dataset, partition, pick_device(device))
-    checkpoint = out / CHECKPOINT
-    if checkpoint.exists():
-        state = load_checkpoint(checkpoint, config, federation.device)
+    # Build every model now, before the RNG is seeded or restored: a model built lazily in the middle of a
+    # run would draw from the global RNG (dropout) at a different moment in a resumed run than in a fresh one.
+    for rate in config.mode.rates:
+        federation.train_model(rate)
+    for letter in federation.eval_letters:
+        federation.eval_model(RATE_OF_LETTER[letter])
+    if resume is not None:
+        state = restore_checkpoint(resume, federation.device)
         log.info("resuming %s from round %d", out, state.round)
     else:
         state = federation.initial_state()

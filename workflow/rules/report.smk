@@ -13,6 +13,7 @@ rule aggregate:
     output:
         runs=f"{R}/summary/runs.csv",
         history=f"{R}/summary/history.csv",
+        missing=f"{R}/summary/missing_runs.txt",
     log:
         "logs/report/aggregate.log",
     conda:

@@ -122,26 +122,34 @@ def _validate(dataset: Dataset, scheme: str, num_users: int, seed: int, variant:
         _validate_shards(dataset, int(scheme.rsplit("-", 1)[1]), num_users, variant)
 
 
-def _validate_shards(dataset: Dataset, k: int, num_users: int, variant: str) -> None:
-    classes = dataset.num_classes
+def check_shard_counts(k: int, num_users: int, classes: int, variant: str, name: str = "the dataset") -> int:
+    """Refuse non-iid-K settings the shard scheme cannot deal; returns shards per class.
+
+    Needs only counts, so the pipeline calls it while planning, before any data is loaded.
+    """
     if k > classes:
         raise HeteroFLError(
             "data_split_mode",
-            f"non-iid-{k} asks for more labels per client than the {classes} classes of {dataset.name}",
+            f"non-iid-{k} asks for more labels per client than the {classes} classes of {name}",
             f"non-iid-K with 1 <= K <= {classes}",
         )
-    if variant == "reference":
-        per_class = k * num_users // classes
-        if per_class < 1 or (per_class * classes) % num_users:
-            raise HeteroFLError(
-                "num_users",
-                f"non-iid-{k} (reference) cuts int({k}*{num_users}/{classes}) = "
-                f"{per_class} shards per class, which cannot be dealt evenly to {num_users} clients",
-                f"num_users with int(K*num_users/{classes}) >= 1 and "
-                f"{classes}*int(K*num_users/{classes}) divisible by num_users",
-            )
-    else:
-        per_class = -(-k * num_users // classes)
+    if variant != "reference":
+        return -(-k * num_users // classes)
+    per_class = k * num_users // classes
+    if per_class < 1 or (per_class * classes) % num_users:
+        raise HeteroFLError(
+            "num_users",
+            f"non-iid-{k} (reference) cuts int({k}*{num_users}/{classes}) = "
+            f"{per_class} shards per class, which cannot be dealt evenly to {num_users} clients",
+            f"num_users with int(K*num_users/{classes}) >= 1 and "
+            f"{classes}*int(K*num_users/{classes}) divisible by num_users",
+        )
+    return per_class
+
+
+def _validate_shards(dataset: Dataset, k: int, num_users: int, variant: str) -> None:
+    classes = dataset.num_classes
+    per_class = check_shard_counts(k, num_users, classes, variant, dataset.name)
     smallest = int(np.bincount(dataset.train_y.numpy(), minlength=classes).min())
     if per_class > smallest:
         raise HeteroFLError(
@@ -273,6 +281,9 @@ def read_partition(path: str | Path, dataset: Dataset | None = None) -> Partitio
     missing = [k for k in (*_CONTENT_KEYS, "content_hash") if k not in raw]
     if missing:
         raise _bad(path, f"lacks the keys {', '.join(missing)}")
+    extra = sorted(set(raw) - {*_CONTENT_KEYS, "content_hash"})
+    if extra:
+        raise _bad(path, f"has unknown keys {', '.join(extra)}")
     if raw["format"] != FORMAT_VERSION:
         raise _bad(path, f"has format {raw['format']!r}, this version reads {FORMAT_VERSION}")
     content = {k: raw[k] for k in _CONTENT_KEYS}

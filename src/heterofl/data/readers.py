@@ -36,6 +36,14 @@ def read_mnist(root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
 
     raw = root / "MNIST" / "raw"
     image_path, label_path = (raw / name for name in MNIST_FILES[train])
+    for path, magic, kind in ((image_path, 2051, "image"), (label_path, 2049, "label")):
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(4)
+        except OSError as exc:
+            raise _corrupt(path, exc) from None
+        if int.from_bytes(head, "big") != magic:
+            raise _corrupt(path, f"magic number {int.from_bytes(head, 'big')} is not {magic} of an IDX {kind} file")
     try:
         data = MNIST(str(root), train=train, download=False)
         images, labels = data.data, data.targets
