@@ -36,6 +36,10 @@ def partition_of(wildcards):
     return f"{R}/partitions/{run_of(wildcards).partition_key}.json"
 
 
+def ancient_partition_of(wildcards):
+    return ancient(partition_of(wildcards))
+
+
 def settings_of(wildcards):
     return settings_arguments(run_of(wildcards))
 

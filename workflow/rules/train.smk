@@ -2,7 +2,7 @@
 # One federated training run per configuration and seed. Resumes from its checkpoint by itself.
 rule train:
     input:
-        partition=partition_of,
+        partition=ancient_partition_of,
     output:
         history=f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/history.csv",
         model=f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/model.pt",
@@ -28,12 +28,14 @@ rule train:
 
 # ----------------------------------------------------------------------------------------------
 # The final model evaluated at every rate (fresh static BN each), with best/last-k from history.
+# Inputs are ancient(): a fresh clone's checkout times must not make cached runs look stale. A run that
+# is retrained still re-runs its evaluation, because Snakemake reruns the consumers of every job it runs.
 rule evaluate:
     input:
-        history=rules.train.output.history,
-        model=rules.train.output.model,
-        config=rules.train.output.config,
-        partition=partition_of,
+        history=ancient(rules.train.output.history),
+        model=ancient(rules.train.output.model),
+        config=ancient(rules.train.output.config),
+        partition=ancient_partition_of,
     output:
         f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/eval.csv",
     log:
