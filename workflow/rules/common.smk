@@ -48,10 +48,17 @@ def all_eval_files():
     return [f"{run_dir(key)}/eval.csv" for key in RUNS]
 
 
-def cached_run_files():
-    """The small metric files of every run; ancient() so a fresh clone's mtimes never trigger training."""
+def all_run_files():
+    """Every run's evaluation and model: `all` retrains runs whose model is missing (a fresh clone)."""
     return [
-        ancient(f"{run_dir(key)}/{name}")
+        f"{run_dir(key)}/{name}" for key in RUNS for name in ("eval.csv", "model.pt")
+    ]
+
+
+def cached_run_files():
+    """The small metric files of every run (committed for the default grid)."""
+    return [
+        f"{run_dir(key)}/{name}"
         for key in RUNS
         for name in ("eval.csv", "history.csv", "config.yaml")
     ]

@@ -26,9 +26,7 @@ rule partition:
 # Clients x labels heatmap, drawn from the statistics CSV alone (regenerates from cached results).
 rule partition_heatmap:
     input:
-        stats=ancient(
-            f"{R}/partitions/{{dataset}}/{{split}}/users{{users}}_seed{{seed}}.stats.csv"
-        ),
+        stats=f"{R}/partitions/{{dataset}}/{{split}}/users{{users}}_seed{{seed}}.stats.csv",
     output:
         pdf=f"{R}/figures/partitions/{{dataset}}_{{split}}_users{{users}}_seed{{seed}}.pdf",
         png=report(

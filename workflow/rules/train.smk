@@ -2,7 +2,7 @@
 # One federated training run per configuration and seed. Resumes from its checkpoint by itself.
 rule train:
     input:
-        partition=ancient_partition_of,
+        partition=partition_of,
     output:
         history=f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/history.csv",
         model=f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/model.pt",
@@ -28,12 +28,13 @@ rule train:
 
 # ----------------------------------------------------------------------------------------------
 # The final model evaluated at every rate (fresh static BN each), with best/last-k from history.
-# Inputs are ancient(): a fresh clone's checkout times must not make cached runs look stale. A run that
-# is retrained still re-runs its evaluation, because Snakemake reruns the consumers of every job it runs.
+# history.csv and config.yaml are ancient(): in a fresh clone their checkout times must not make a cached
+# run look stale (that would retrain it, since model.pt is not committed). model.pt is not ancient, so a
+# retrained run is re-evaluated (Snakemake does not propagate reruns through inputs that are all ancient).
 rule evaluate:
     input:
         history=ancient(rules.train.output.history),
-        model=ancient(rules.train.output.model),
+        model=rules.train.output.model,
         config=ancient(rules.train.output.config),
         partition=ancient_partition_of,
     output:
