@@ -93,9 +93,7 @@ def test_toy_workflow_runs_through_slurm(tmp_path: Path) -> None:
         assert _field(rec, "Partition") == "debug", rec
         assert Path(_field(rec, "WorkDir")).resolve() == workdir.resolve(), rec
         assert _field(rec, "Comment") == f"rule_{rule}", rec
-        gpu_fields = " ".join(
-            _field(rec, k) for k in ("TRES", "TresPerJob", "TresPerNode", "Gres", "CpusPerTres")
-        )
+        gpu_fields = " ".join(_field(rec, k) for k in ("TRES", "TresPerJob", "TresPerNode", "Gres", "CpusPerTres"))
         if rule == "train":
             assert "gpu" in gpu_fields, f"train job {job_id} got no GPU:\n{rec}"
         else:
@@ -104,3 +102,58 @@ def test_toy_workflow_runs_through_slurm(tmp_path: Path) -> None:
     # Inside the job, SLURM exported the GPU allocation.
     train_log = (workdir / "logs" / "train.log").read_text()
     assert "GPUS=1" in train_log, train_log
+
+
+def test_pipeline_tiny_config_runs_through_slurm(tmp_path: Path) -> None:
+    """The real workflow, one tiny run, through the slurm-test profile: partition, train, evaluate are sbatch jobs."""
+    import yaml
+
+    work = tmp_path / "pipeline"
+    shutil.copytree(REPO / "workflow", work / "workflow")
+    shutil.copytree(REPO / "config", work / "config")
+    config = yaml.safe_load((work / "config" / "ci.yaml").read_text())
+    config["results"] = "results-slurm"
+    config["resources"]["train"]["mem_mb"] = 1500
+    config["experiments"] = [
+        {
+            "name": "slurm",
+            "dataset": "MNIST5k",
+            "num_users": 5,
+            "frac": 0.4,
+            "splits": ["iid"],
+            "fix": ["e1"],
+            "settings": {"rounds": 1, "local_epochs": 1, "eval_rates": "global"},
+        }
+    ]
+    (work / "config" / "slurm.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--workflow-profile",
+        str(PROFILE),
+        "--configfile",
+        "config/slurm.yaml",
+        "--show-failed-logs",
+    ]
+    res = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    log = res.stdout + res.stderr
+    assert res.returncode == 0, f"snakemake failed ({res.returncode}):\n{log[-6000:]}"
+
+    submitted = dict(re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: [^)]*rule_(\w+)", log))
+    if not submitted:  # fall back to pairing the plugin's log paths with the job ids
+        submitted = {m[0]: m[1] for m in re.findall(r"jobid (\d+) \(log: \S*/rule_(\w+)/", log)}
+    rules = sorted(submitted.values())
+    assert rules == ["evaluate", "partition", "train"], f"expected exactly these sbatch jobs, got {submitted}\n{log}"
+    for job_id, rule in submitted.items():
+        record = _scontrol_job(job_id)
+        assert _field(record, "JobState") == "COMPLETED", record
+        gpu = " ".join(_field(record, k) for k in ("TresPerJob", "TresPerNode", "Gres", "CpusPerTres"))
+        assert ("gpu" in gpu) == (rule == "train"), (rule, record)
+    train_id = next(job for job, rule in submitted.items() if rule == "train")
+    run = work / "results-slurm" / "runs" / "MNIST5k" / "conv" / "1_5_0.4_iid_fix_e1_bn_1_1" / "seed0"
+    assert (run / "eval.csv").is_file() and (run / "model.pt").is_file()
+    train_log = work / "logs" / "train" / "MNIST5k" / "conv" / "1_5_0.4_iid_fix_e1_bn_1_1" / "seed0.log"
+    assert f"running as SLURM job {train_id}" in train_log.read_text()
+    assert (work / "results-slurm" / "tables" / "index.md").is_file()

@@ -91,6 +91,8 @@ def train_run(
         if on_round is not None:
             on_round(new_state)
 
+    if "SLURM_JOB_ID" in os.environ:
+        log.info("running as SLURM job %s on %s", os.environ["SLURM_JOB_ID"], os.environ.get("SLURMD_NODENAME", "?"))
     log.info(
         "training %s on %s (%s engine) for %d rounds",
         config.model_tag,
