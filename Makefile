@@ -20,8 +20,8 @@ figures: $(VENV)/.installed
 	snakemake figures --cores all
 
 lint: $(VENV)/.installed
-	ruff check src tests benchmarks
-	ruff format --check src tests benchmarks
+	ruff check
+	ruff format --check
 	snakefmt --check workflow tests/slurm_smoke
 	snakemake --lint --configfile config/ci.yaml
 	snakemake --lint

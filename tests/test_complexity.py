@@ -86,9 +86,7 @@ def test_transformer_combination_ratios(transformer_table: pd.DataFrame, mode: s
 
 # The spec says CIFAR equals MNIST "except c-e 0.532 and c-d-e 0.438"; the spec's own CIFAR params give
 # b-c-d-e 0.332 and d-e 0.626 too (MNIST: 0.334, 0.630), so only the rows that hold are asserted here.
-@pytest.mark.parametrize(
-    ("mode", "ratio"), [("a-e", 0.502), ("a-b-c-d-e", 0.267), ("c-e", 0.532), ("c-d-e", 0.438)]
-)
+@pytest.mark.parametrize(("mode", "ratio"), [("a-e", 0.502), ("a-b-c-d-e", 0.267), ("c-e", 0.532), ("c-d-e", 0.438)])
 def test_cifar_combination_ratios(resnet_paper_table: pd.DataFrame, mode: str, ratio: float) -> None:
     assert round(combination_row(resnet_paper_table, mode)["ratio"], 3) == ratio
 

@@ -99,9 +99,7 @@ def reference_complexity(model: nn.Module, example_input: Tensor) -> Complexity:
         flops[key] = _module_flops(module, inputs, output) * len(own)
 
     handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if m is not model and not isinstance(m, _CONTAINERS)
+        m.register_forward_hook(hook) for m in model.modules() if m is not model and not isinstance(m, _CONTAINERS)
     ]
     was_training = model.training
     try:
@@ -192,9 +190,7 @@ def combination_row(table: pd.DataFrame, model_mode: str) -> dict:
     by_letter = table.set_index("letter")
     missing = [x for x in mode.letters if x not in by_letter.index]
     if missing:
-        raise HeteroFLError(
-            "model_mode", f"letters {missing} are not in the table", ", ".join(by_letter.index)
-        )
+        raise HeteroFLError("model_mode", f"letters {missing} are not in the table", ", ".join(by_letter.index))
     row: dict = {"model": table["model"].iloc[0], "model_mode": model_mode}
     for column in ("params", "flops_reference", "macs_true", "space_mb"):
         row[column] = mode.mean_ratio(by_letter[column].to_dict())
@@ -203,9 +199,7 @@ def combination_row(table: pd.DataFrame, model_mode: str) -> dict:
 
 
 def _human(df: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame(
-        {"model": df["model"], "letter": df["letter"], "rate": df["rate"].map(lambda r: f"{r:g}")}
-    )
+    out = pd.DataFrame({"model": df["model"], "letter": df["letter"], "rate": df["rate"].map(lambda r: f"{r:g}")})
     out["params"] = df["params"].map(lambda v: f"{int(v):,}")
     out["FLOPs (summary.py)"] = df["flops_reference"].map(lambda v: f"{v / 1e6:.2f}M")
     out["true MACs"] = df["macs_true"].map(lambda v: f"{v / 1e6:.2f}M")

@@ -13,18 +13,28 @@ import numpy as np
 import torch
 from torch import nn
 
+from heterofl.static_bn import fast_layout
 from heterofl.tasks import ImageTask, MaskedLMTask
 
 
 @torch.no_grad()
 def _test_logits(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
     model.eval()
-    return torch.cat([model(x) for x, _ in batches])
+    if not batches:
+        return torch.empty(0)
+    layout = fast_layout(model, batches[0][0].device)
+    return torch.cat([model(x.contiguous(memory_format=layout) if x.dim() == 4 else x) for x, _ in batches])
 
 
 @torch.no_grad()
-def evaluate_classifier(model: nn.Module, task: ImageTask, batch_size: int, local_indices: torch.Tensor | None,
-                        local_users: torch.Tensor | None, label_mask: torch.Tensor | None) -> dict[str, float]:
+def evaluate_classifier(
+    model: nn.Module,
+    task: ImageTask,
+    batch_size: int,
+    local_indices: torch.Tensor | None,
+    local_users: torch.Tensor | None,
+    label_mask: torch.Tensor | None,
+) -> dict[str, float]:
     """Global and Local loss/accuracy from one forward pass over the test set.
 
     ``local_indices``/``local_users`` list every (test sample, owning client) pair; ``label_mask`` is the
@@ -61,5 +71,7 @@ def local_pairs(test_indices: tuple[np.ndarray, ...], device: torch.device) -> t
     """Flatten per-client test splits into (sample index, client) pairs, built once per run."""
     users = np.concatenate([np.full(len(ix), u, dtype=np.int64) for u, ix in enumerate(test_indices)] or [[]])
     indices = np.concatenate([np.asarray(ix, dtype=np.int64) for ix in test_indices] or [[]])
-    return (torch.as_tensor(indices, dtype=torch.long, device=device),
-            torch.as_tensor(users, dtype=torch.long, device=device))
+    return (
+        torch.as_tensor(indices, dtype=torch.long, device=device),
+        torch.as_tensor(users, dtype=torch.long, device=device),
+    )

@@ -80,12 +80,14 @@ def client_schedule(task: Task, job: ClientJob, settings: LocalSettings) -> tupl
     return steps, generator
 
 
-def train_one_client(model: nn.Module, task: Task, job: ClientJob, settings: LocalSettings,
-                     metrics: TrainMetrics) -> Params:
+def train_one_client(
+    model: nn.Module, task: Task, job: ClientJob, settings: LocalSettings, metrics: TrainMetrics
+) -> Params:
     """Train ``model`` (already holding the client's submodel) in place and return its parameters."""
     model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                weight_decay=settings.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+    )
     label_mask = job.labels_held if settings.use_mask else None
     steps, generator = client_schedule(task, job, settings)
     for step in steps:
@@ -109,18 +111,19 @@ class SequentialEngine:
         self.model_for_rate = model_for_rate
         self.task = task
 
-    def run(self, jobs: list[ClientJob], global_params: Params, layout, settings: LocalSettings,
-            aggregator: Aggregator) -> dict[str, float]:
+    def run(
+        self, jobs: list[ClientJob], global_params: Params, layout, settings: LocalSettings, aggregator: Aggregator
+    ) -> dict[str, float]:
         metrics = TrainMetrics()
         for job in jobs:
             model = self.model_for_rate(job.rate)
             load_into(model, extract(global_params, layout, model.widths))
             trained = train_one_client(model, self.task, job, settings, metrics)
             if not all(torch.isfinite(v).all() for v in trained.values()) or not np.isfinite(
-                    metrics.summary()["train_loss"]):
+                metrics.summary()["train_loss"]
+            ):
                 raise DivergenceError(job.user)
-            aggregator.add({k: v.unsqueeze(0) for k, v in trained.items()}, model.widths,
-                           job.labels_held.unsqueeze(0))
+            aggregator.add({k: v.unsqueeze(0) for k, v in trained.items()}, model.widths, job.labels_held.unsqueeze(0))
         return metrics.summary()
 
 

