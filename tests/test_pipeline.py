@@ -81,9 +81,8 @@ def test_ci_grid_runs_then_figures_rebuild_from_cache_without_training(tmp_path)
     # A run whose model is lost is retrained, and everything downstream of it follows.
     (runs[0] / "model.pt").unlink()
     plan = _planned_jobs(_snakemake(work, "-n", "--configfile", "config/ci.yaml").stdout)
-    assert {k: plan.get(k) for k in ("train", "evaluate", "aggregate", "tables", "figures_results")} == dict.fromkeys(
-        ("train", "evaluate", "aggregate", "tables", "figures_results"), 1
-    ), plan
+    downstream = ("train_run", "evaluate", "aggregate", "tables", "figures_results")
+    assert {k: plan.get(k) for k in downstream} == dict.fromkeys(downstream, 1), plan
 
     # A fresh clone: no Snakemake metadata, no models, checkpoints, partitions, logs, tables or figures.
     shutil.rmtree(work / ".snakemake")
@@ -96,7 +95,7 @@ def test_ci_grid_runs_then_figures_rebuild_from_cache_without_training(tmp_path)
     _age_randomly(work)
     plan = _planned_jobs(_snakemake(work, "figures", "-n", "--configfile", "config/ci.yaml").stdout)
     # The aggregation may rerun from the committed CSVs (cheap, deterministic); nothing may train.
-    assert not {"partition", "train", "evaluate"} & set(plan), plan
+    assert not {"partition", "train_run", "evaluate"} & set(plan), plan
     assert plan.get("tables") == 1 and plan.get("figures_results") == 1 and plan.get("partition_heatmap") == 2
     _snakemake(work, "figures", "--cores", "2", "--configfile", "config/ci.yaml")
     assert (results / "tables" / "combination_MNIST5k.md").is_file()
@@ -115,7 +114,7 @@ def test_committed_default_results_rebuild_figures_without_training(tmp_path):
     _age_randomly(work)
     before = (committed / "summary" / "runs.csv").read_bytes()
     plan = _planned_jobs(_snakemake(work, "figures", "-n").stdout)
-    assert not {"partition", "train", "evaluate"} & set(plan), plan
+    assert not {"partition", "train_run", "evaluate"} & set(plan), plan
     _snakemake(work, "figures", "--cores", "2")
     assert (committed / "tables" / "index.md").is_file()
     assert (committed / "figures" / "results" / "interpolation_MNIST5k_iid_global.png").is_file()

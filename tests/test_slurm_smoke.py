@@ -27,7 +27,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TOY = REPO / "tests" / "slurm_smoke"
 PROFILE = REPO / "workflow" / "profiles" / "slurm-test"
-RULES = ("prepare", "train", "report")
+RULES = ("prepare", "train_run", "report")
 
 pytestmark = [
     pytest.mark.slow,
@@ -94,13 +94,13 @@ def test_toy_workflow_runs_through_slurm(tmp_path: Path) -> None:
         assert Path(_field(rec, "WorkDir")).resolve() == workdir.resolve(), rec
         assert _field(rec, "Comment") == f"rule_{rule}", rec
         gpu_fields = " ".join(_field(rec, k) for k in ("TRES", "TresPerJob", "TresPerNode", "Gres", "CpusPerTres"))
-        if rule == "train":
+        if rule == "train_run":
             assert "gpu" in gpu_fields, f"train job {job_id} got no GPU:\n{rec}"
         else:
             assert "gpu" not in gpu_fields, f"{rule} job {job_id} asked for a GPU:\n{rec}"
 
     # Inside the job, SLURM exported the GPU allocation.
-    train_log = (workdir / "logs" / "train.log").read_text()
+    train_log = (workdir / "logs" / "train_run.log").read_text()
     assert "GPUS=1" in train_log, train_log
 
 
@@ -145,13 +145,13 @@ def test_pipeline_tiny_config_runs_through_slurm(tmp_path: Path) -> None:
     if not submitted:  # fall back to pairing the plugin's log paths with the job ids
         submitted = {m[0]: m[1] for m in re.findall(r"jobid (\d+) \(log: \S*/rule_(\w+)/", log)}
     rules = sorted(submitted.values())
-    assert rules == ["evaluate", "partition", "train"], f"expected exactly these sbatch jobs, got {submitted}\n{log}"
+    assert rules == ["evaluate", "partition", "train_run"], f"expected these sbatch jobs, got {submitted}\n{log}"
     for job_id, rule in submitted.items():
         record = _scontrol_job(job_id)
         assert _field(record, "JobState") == "COMPLETED", record
         gpu = " ".join(_field(record, k) for k in ("TresPerJob", "TresPerNode", "Gres", "CpusPerTres"))
-        assert ("gpu" in gpu) == (rule == "train"), (rule, record)
-    train_id = next(job for job, rule in submitted.items() if rule == "train")
+        assert ("gpu" in gpu) == (rule == "train_run"), (rule, record)
+    train_id = next(job for job, rule in submitted.items() if rule == "train_run")
     run = work / "results-slurm" / "runs" / "MNIST5k" / "conv" / "1_5_0.4_iid_fix_e1_bn_1_1" / "seed0"
     assert (run / "eval.csv").is_file() and (run / "model.pt").is_file()
     train_log = work / "logs" / "train" / "MNIST5k" / "conv" / "1_5_0.4_iid_fix_e1_bn_1_1" / "seed0.log"

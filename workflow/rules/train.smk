@@ -1,6 +1,6 @@
 # ----------------------------------------------------------------------------------------------
 # One federated training run per configuration and seed. Resumes from its checkpoint by itself.
-rule train:
+rule train_run:
     input:
         partition=partition_of,
     output:
@@ -33,9 +33,9 @@ rule train:
 # retrained run is re-evaluated (Snakemake does not propagate reruns through inputs that are all ancient).
 rule evaluate:
     input:
-        history=ancient(rules.train.output.history),
-        model=rules.train.output.model,
-        config=ancient(rules.train.output.config),
+        history=ancient(rules.train_run.output.history),
+        model=rules.train_run.output.model,
+        config=ancient(rules.train_run.output.config),
         partition=ancient_partition_of,
     output:
         f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/eval.csv",
