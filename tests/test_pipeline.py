@@ -26,8 +26,9 @@ def _workspace(tmp_path: Path, with_results: bool = False) -> Path:
     work = tmp_path / "wf"
     shutil.copytree(REPO / "workflow", work / "workflow")
     shutil.copytree(REPO / "config", work / "config")
-    if with_results:
-        shutil.copytree(REPO / "results", work / "results")
+    if with_results:  # only what git holds of results/ (a developer's tree also has models, partitions, figures)
+        ignored = shutil.ignore_patterns("*.pt", "*.json", "*.pdf", "*.png", "*.log", "FAILED", ".snakemake_timestamp")
+        shutil.copytree(REPO / "results", work / "results", ignore=ignored)
     return work
 
 

@@ -291,23 +291,15 @@ def report(runs_root, out_dir, expected, metric, log_file) -> None:
 @cli.command()
 @click.option("--run", "folders", multiple=True, type=click.Path(file_okay=False), help="A run folder to collect.")
 @click.option("--expected", multiple=True, type=click.Path(file_okay=False), help="Run folder: collect if finished.")
-@click.option("--out-runs", required=True, type=click.Path(dir_okay=False))
-@click.option("--out-history", required=True, type=click.Path(dir_okay=False))
+@click.option("--out", "summary_dir", required=True, type=click.Path(file_okay=False), help="Summary folder.")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False))
-def aggregate(folders, expected, out_runs, out_history, log_file) -> None:
-    """Collect run folders into the summary CSVs; expected folders that are not finished are listed."""
-    from heterofl.io import write_csv, write_text
-    from heterofl.report import collect_runs, missing_runs
+def aggregate(folders, expected, summary_dir, log_file) -> None:
+    """Collect run folders into runs.csv, history.csv and missing_runs.txt (expected but unfinished)."""
+    from heterofl.report import write_summary
 
     _setup_logging(log_file)
-    runs, history = collect_runs(folders=[*folders, *expected])
-    missing = missing_runs(list(expected))
-    write_csv(out_runs, runs)
-    write_csv(out_history, history)
-    write_text(Path(out_runs).with_name("missing_runs.txt"), "".join(f"{m}\n" for m in missing))
-    click.echo(
-        f"{out_runs}: {runs[['dataset', 'control', 'seed']].drop_duplicates().shape[0]} runs, {len(missing)} missing"
-    )
+    write_summary(summary_dir, folders=[*folders, *expected], expected=list(expected))
+    click.echo(f"{summary_dir}: summary of {len(folders) + len(expected)} run folders written")
 
 
 @cli.command()

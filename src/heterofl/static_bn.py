@@ -85,11 +85,3 @@ def _accurate_batch_norm(norm: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     norm.running_var.mul_(1.0 - factor).add_(var, alpha=factor)
     biased = var * ((count - 1) / count)
     return F.batch_norm(x, mean, biased, norm.weight, norm.bias, False, 0.0, norm.eps)
-
-
-def drop_static_bn(model: nn.Module) -> nn.Module:
-    """Return BN layers to training-time form (no running statistics), as clients use them."""
-    for norm in batch_norms(model):
-        norm.track_running_stats = False
-        norm.running_mean = norm.running_var = norm.num_batches_tracked = None
-    return model

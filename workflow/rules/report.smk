@@ -23,7 +23,7 @@ rule aggregate:
         expected=expected_runs_argument(),
     shell:
         "heterofl aggregate {params.expected}"
-        " --out-runs {output.runs} --out-history {output.history} --log {log} 2>> {log}"
+        " --out $(dirname {output.runs}) --log {log} 2>> {log}"
 
 
 # ----------------------------------------------------------------------------------------------
