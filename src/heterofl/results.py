@@ -8,6 +8,7 @@ evaluations. ``config.yaml``: the resolved configuration. ``model.pt``: the fina
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pandas as pd
 
@@ -50,3 +51,8 @@ def summarize_history(history: pd.DataFrame, last_k: int) -> pd.DataFrame:
     return pd.DataFrame(
         rows, columns=["letter", "rate", "metric", "final", "best", "mean_last_k", "evaluations", "last_k"]
     )
+
+
+def run_dir(root: str | Path, dataset: str, model: str, control: str, seed: int) -> Path:
+    """``{root}/{dataset}/{model}/{control}/seed{seed}``: the layout the pipeline and reports rely on."""
+    return Path(root) / dataset / model / control / f"seed{seed}"
