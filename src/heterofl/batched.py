@@ -112,7 +112,10 @@ class BatchedEngine:
             from heterofl.complexity import true_macs
 
             was_training = model.training
-            self._macs[key] = true_macs(model, inputs[:1]) * inputs.shape[0]
+            # A train-mode forward may draw dropout masks: keep it off the global RNG stream, so a resumed
+            # run (which measures at another round) stays bitwise equal to an uninterrupted one.
+            with torch.random.fork_rng(devices=[]):
+                self._macs[key] = true_macs(model, inputs[:1]) * inputs.shape[0]
             model.train(was_training)
         return self._macs[key]
 

@@ -7,7 +7,6 @@ and every failure the user can fix is printed as one line (no traceback) with a 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 
 from heterofl.config import ExperimentConfig
 from heterofl.errors import HeteroFLError
+from heterofl.settings_file import load_yaml, read_yaml_config
 
 log = logging.getLogger("heterofl")
 
@@ -33,42 +33,6 @@ def _setup_logging(log_file: str | Path | None, verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.INFO, handlers=handlers, force=True, format="%(asctime)s %(levelname)s %(message)s"
     )
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-3`` and ``1e30`` as floats (YAML 1.1 wants ``1.0e-3``, a common trap)."""
-
-
-_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)[eE][-+]?\d+$"),
-    list("-+0123456789."),
-)
-
-
-def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-
-
-def read_yaml_config(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping of settings; empty, unparsable or non-mapping files are rejected by name."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise HeteroFLError("config", f"cannot read {path} ({error.strerror})") from None
-    try:
-        values = load_yaml(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise HeteroFLError("config", f"{path} is not valid YAML{where}") from None
-    if values is None:
-        raise HeteroFLError("config", f"{path} is empty", "a mapping of settings, see config/README.md")
-    if not isinstance(values, dict):
-        raise HeteroFLError("config", f"{path} holds a {type(values).__name__}, not a mapping of settings")
-    return values
 
 
 def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:

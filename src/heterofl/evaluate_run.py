@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from heterofl.cli import read_yaml_config
 from heterofl.config import ExperimentConfig
 from heterofl.data import load_dataset
 from heterofl.errors import HeteroFLError
@@ -19,6 +18,7 @@ from heterofl.io import write_csv
 from heterofl.rates import RATE_OF_LETTER
 from heterofl.results import RUN_FILES, summarize_history
 from heterofl.runner import load_model_params, load_partition
+from heterofl.settings_file import read_yaml_config
 
 
 def evaluate_run(

@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from heterofl.config import CONTROL_FIELDS, ExperimentConfig
 from heterofl.results import RUN_FILES
+from heterofl.settings_file import read_yaml_config
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def collect_runs(
         if not is_finished(folder):
             continue
         try:
-            config = ExperimentConfig.from_dict(yaml.safe_load(config_path.read_text()))
+            config = ExperimentConfig.from_dict(read_yaml_config(config_path))
             evaluation = pd.read_csv(folder / RUN_FILES["eval"])
         except Exception as error:  # a corrupt run must not stop the report for the others
             log.warning("skipping %s: %s", folder, error)
