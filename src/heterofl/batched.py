@@ -38,21 +38,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 
-from heterofl.aggregation import Aggregator
 from heterofl.local_training import (
     ClientJob,
-    DivergenceError,
     LocalSettings,
+    ModelForRate,
+    SequentialEngine,
     TrainMetrics,
     client_schedule,
-    train_one_client,
 )
-from heterofl.submodel import Params, extract, load_into
+from heterofl.submodel import Params
 from heterofl.tasks import Task
 
 CPU_BATCHED_MIN_CLIENTS = 4
@@ -62,72 +60,25 @@ CPU_BATCHED_MAX_MACS = 5.0e7
 
 
 class BatchedEngine:
-    """Trains every rate group of a round as one stacked model (see the module docstring)."""
+    """Trains K clients of one architecture as one stacked model (see the module docstring).
+
+    FjORD's clients train a different nested width at every batch, so they share no architecture from
+    step to step; their groups train one client at a time with the sequential code.
+    """
 
     name = "batched"
 
-    def __init__(self, model_for_rate: Callable[[float], nn.Module], task: Task, policy: str = "batched") -> None:
-        if policy not in ("batched", "auto"):
-            raise ValueError(f"policy must be 'batched' or 'auto', not {policy!r}")
-        self.model_for_rate = model_for_rate
+    def __init__(self, model_for_rate: ModelForRate, task: Task) -> None:
         self.task = task
-        self.policy = policy
+        self.sequential = SequentialEngine(model_for_rate, task)
         self._steps: dict[int, Callable] = {}
-        self._macs: dict[tuple[int, tuple[int, ...]], int] = {}
 
-    def run(
-        self, jobs: list[ClientJob], global_params: Params, layout, settings: LocalSettings, aggregator: Aggregator
-    ) -> dict[str, float]:
-        metrics = TrainMetrics()
-        groups: dict[float, list[ClientJob]] = {}
-        for job in jobs:
-            groups.setdefault(job.rate, []).append(job)
-        for rate, group in groups.items():
-            model = self.model_for_rate(rate)
-            local = extract(global_params, layout, model.widths)
-            if self._batched(model, group, settings):
-                stacked = self._train_group(model, local, group, settings, metrics)
-            else:
-                stacked = self._train_one_by_one(model, local, group, settings, metrics)
-            _check_finite(stacked, group, metrics)
-            aggregator.add(stacked, model.widths, torch.stack([job.labels_held for job in group]))
-        return metrics.summary()
-
-    def _batched(self, model: nn.Module, group: list[ClientJob], settings: LocalSettings) -> bool:
-        if self.policy == "batched":
-            return True
-        device = next(model.parameters()).device
-        if device.type != "cpu":
-            return True
-        return (
-            len(group) >= CPU_BATCHED_MIN_CLIENTS and self._step_macs(model, group[0], settings) <= CPU_BATCHED_MAX_MACS
-        )
-
-    def _step_macs(self, model: nn.Module, job: ClientJob, settings: LocalSettings) -> int:
-        """True MACs of one client's forward pass at a full batch (cached per model and input shape)."""
-        steps, generator = client_schedule(self.task, job, settings)
-        inputs, _ = self.task.batch(steps[0], generator)
-        key = (id(model), tuple(inputs.shape))
-        if key not in self._macs:
-            from heterofl.complexity import true_macs
-
-            was_training = model.training
-            # A train-mode forward may draw dropout masks: keep it off the global RNG stream, so a resumed
-            # run (which measures at another round) stays bitwise equal to an uninterrupted one.
-            with torch.random.fork_rng(devices=[]):
-                self._macs[key] = true_macs(model, inputs[:1]) * inputs.shape[0]
-            model.train(was_training)
-        return self._macs[key]
-
-    def _train_one_by_one(
-        self, model: nn.Module, local: Params, group: list[ClientJob], settings: LocalSettings, metrics: TrainMetrics
+    def train(
+        self, model: nn.Module, local: Params, jobs: list[ClientJob], settings: LocalSettings, metrics: TrainMetrics
     ) -> Params:
-        trained = []
-        for job in group:
-            load_into(model, local)
-            out = train_one_client(model, self.task, job, settings, metrics)
-            trained.append({k: v.clone() for k, v in out.items()})
-        return {name: torch.stack([t[name] for t in trained]) for name in trained[0]}
+        if any(job.step_rates for job in jobs):
+            return self.sequential.train(model, local, jobs, settings, metrics)
+        return self._train_group(model, local, jobs, settings, metrics)
 
     def _step_function(self, model: nn.Module) -> Callable:
         """``(params, inputs, targets, mask) -> (grads, (loss, correct))``, vmapped over clients."""
@@ -155,7 +106,7 @@ class BatchedEngine:
         model.train()
         k = len(group)
         names = [name for name, _ in model.named_parameters()]
-        params = {n: local[n].detach().unsqueeze(0).repeat(k, *([1] * local[n].dim())) for n in names}
+        params = {n: local[n].detach().clone(memory_format=torch.contiguous_format) for n in names}
         buffers = {n: torch.zeros_like(p) for n, p in params.items()}
         masks = torch.stack([job.labels_held for job in group]) if settings.use_mask else None
         steps_fn = self._step_function(model)
@@ -220,9 +171,51 @@ class BatchedEngine:
         metrics.steps += k
 
 
-def _check_finite(stacked: Params, group: list[ClientJob], metrics: TrainMetrics) -> None:
-    """One sync per group: raise DivergenceError naming the first client whose parameters are not finite."""
-    finite = torch.stack([torch.isfinite(v.reshape(v.shape[0], -1)).all(1) for v in stacked.values()]).all(0)
-    if not bool(finite.all()) or not np.isfinite(metrics.summary()["train_loss"]):
-        bad = (~finite).nonzero()
-        raise DivergenceError(group[int(bad[0]) if len(bad) else 0].user)
+class AutoEngine:
+    """``engine: auto``: batched on a GPU; on the CPU batched only where it pays (module docstring)."""
+
+    name = "auto"
+
+    def __init__(self, model_for_rate: ModelForRate, task: Task) -> None:
+        self.task = task
+        self.batched = BatchedEngine(model_for_rate, task)
+        self.sequential = self.batched.sequential
+        self._macs: dict[tuple[int, tuple[int, ...]], int] = {}
+
+    def train(
+        self, model: nn.Module, local: Params, jobs: list[ClientJob], settings: LocalSettings, metrics: TrainMetrics
+    ) -> Params:
+        engine = self.batched if self._batched(model, jobs, settings) else self.sequential
+        return engine.train(model, local, jobs, settings, metrics)
+
+    def _batched(self, model: nn.Module, group: list[ClientJob], settings: LocalSettings) -> bool:
+        device = next(model.parameters()).device
+        if device.type != "cpu":
+            return True
+        return (
+            len(group) >= CPU_BATCHED_MIN_CLIENTS and self._step_macs(model, group[0], settings) <= CPU_BATCHED_MAX_MACS
+        )
+
+    def _step_macs(self, model: nn.Module, job: ClientJob, settings: LocalSettings) -> int:
+        """True MACs of one client's forward pass at a full batch (cached per model and input shape)."""
+        steps, generator = client_schedule(self.task, job, settings)
+        inputs, _ = self.task.batch(steps[0], generator)
+        key = (id(model), tuple(inputs.shape))
+        if key not in self._macs:
+            from heterofl.complexity import true_macs
+
+            was_training = model.training
+            # A train-mode forward may draw dropout masks: keep it off the global RNG stream, so a resumed
+            # run (which measures at another round) stays bitwise equal to an uninterrupted one.
+            with torch.random.fork_rng(devices=[]):
+                self._macs[key] = true_macs(model, inputs[:1]) * inputs.shape[0]
+            model.train(was_training)
+        return self._macs[key]
+
+
+ENGINES = {"sequential": SequentialEngine, "batched": BatchedEngine, "auto": AutoEngine}
+
+
+def make_engine(name: str, model_for_rate: ModelForRate, task: Task):
+    """The engine called ``name`` (sequential, batched, auto) for a run's models and task."""
+    return ENGINES[name](model_for_rate, task)

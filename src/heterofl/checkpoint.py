@@ -1,6 +1,7 @@
 """Checkpoints that resume bit for bit and refuse to load into the wrong run.
 
-A checkpoint is the :class:`RunState` (global parameters, round, history, client-sampler state), the
+A checkpoint is the :class:`RunState` (global parameters, round, history, client-sampler state, the
+extraction method's state where it has one), the
 RNG states of python, numpy and torch, and the resolved config with its hash. It is written atomically
 and read with ``weights_only=True``, so loading never executes pickled code.
 """
@@ -80,6 +81,8 @@ def save_checkpoint(path: str | Path, config: ExperimentConfig, state: RunState)
         "history": state.history,
         "rng": _rng_states(),
     }
+    if state.method_state:  # FedEcover's pools; absent for stateless methods, as in older checkpoints
+        payload["method_state"] = state.method_state
     save_torch(path, {**payload, "digest": _digest(payload)})
 
 
@@ -122,6 +125,7 @@ def restore_checkpoint(blob: dict[str, Any], device: torch.device) -> RunState:
         params={k: v.to(device) for k, v in blob["params"].items()},
         sampler_state=blob["sampler_state"],
         history=list(blob["history"]),
+        method_state=dict(blob.get("method_state", {})),
     )
 
 

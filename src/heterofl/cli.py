@@ -16,10 +16,13 @@ import click
 import yaml
 
 from heterofl.config import ExperimentConfig
+from heterofl.data.registry import dataset_names
 from heterofl.errors import HeteroFLError
+from heterofl.models.registry import model_names, model_spec
 from heterofl.settings_file import load_yaml, read_yaml_config
 
 log = logging.getLogger("heterofl")
+_DATASET_HELP = ", ".join(dataset_names()[:-1]) + f" or {dataset_names()[-1]}."
 
 
 def _setup_logging(log_file: str | Path | None, verbose: bool = False) -> None:
@@ -66,7 +69,7 @@ def build_config(
 _config_options = [
     click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file of run settings."),
     click.option("--control", help="Reference control string, e.g. 1_100_0.1_iid_fix_a2-b8_bn_1_1."),
-    click.option("--dataset", help="MNIST, MNIST5k, CIFAR10 or WikiText2."),
+    click.option("--dataset", help=_DATASET_HELP),
     click.option("--seed", type=int, help="Run seed (model init, client sampling, partition)."),
     click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any setting."),
 ]
@@ -85,7 +88,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--dataset", required=True, help="MNIST, MNIST5k, CIFAR10 or WikiText2.")
+@click.option("--dataset", required=True, help=_DATASET_HELP)
 @click.option("--split", "split", required=True, help="iid, non-iid-K, dirichlet-A or none.")
 @click.option("--num-users", type=int, required=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -206,7 +209,7 @@ def evaluate(run_path, out, partition_path, device, log_file) -> None:
 
 
 @cli.command()
-@click.option("--model", "models", multiple=True, default=("conv", "resnet18", "transformer"), show_default=True)
+@click.option("--model", "models", multiple=True, default=model_names(), show_default=True)
 @click.option("--resnet-blocks", default="1,1,1,2", show_default=True, help="1,1,1,2 (paper) or 2,2,2,2.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the table (.csv or .md).")
 def summarize(models, resnet_blocks, out) -> None:
@@ -221,7 +224,7 @@ def summarize(models, resnet_blocks, out) -> None:
         raise HeteroFLError("--resnet-blocks", f"{resnet_blocks!r} is not a list of integers", "1,1,1,2") from None
     tables = []
     for name in models:
-        kwargs = {"resnet_blocks": blocks} if name == "resnet18" else {}
+        kwargs = {"resnet_blocks": blocks} if "resnet_blocks" in model_spec(name).kwargs else {}
         tables.append(complexity_table(name, **kwargs))
     table = pd.concat(tables, ignore_index=True)
     text = format_table(table)

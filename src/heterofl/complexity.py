@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from heterofl.errors import HeteroFLError
-from heterofl.models import MODEL_NAMES, build_model
+from heterofl.models import build_model, model_spec
 from heterofl.rates import RATE_OF_LETTER, ModelMode
 
 LETTERS = ("a", "b", "c", "d", "e")
@@ -134,20 +134,7 @@ def true_macs(model: nn.Module, example_input: Tensor) -> int:
 
 def example_input(model_name: str) -> Tensor:
     """The single example summary.py feeds each model: an MNIST image, a CIFAR image or a 1x64 token chunk."""
-    if model_name == "conv":
-        return torch.zeros(1, 1, 28, 28)
-    if model_name == "resnet18":
-        return torch.zeros(1, 3, 32, 32)
-    if model_name == "transformer":
-        return torch.zeros(1, 64, dtype=torch.int64)
-    raise HeteroFLError("model", f"{model_name!r} is unknown", ", ".join(MODEL_NAMES))
-
-
-_DEFAULT_KWARGS: dict[str, dict] = {
-    "conv": {"in_channels": 1, "num_classes": 10},
-    "resnet18": {"in_channels": 3, "num_classes": 10},
-    "transformer": {"num_classes": 33279},
-}
+    return model_spec(model_name).example_input()
 
 
 def complexity_table(model_name: str, letters: tuple[str, ...] = LETTERS, **model_kwargs) -> pd.DataFrame:
@@ -156,8 +143,9 @@ def complexity_table(model_name: str, letters: tuple[str, ...] = LETTERS, **mode
     ``model_kwargs`` go to ``build_model`` on top of the dataset defaults (MNIST conv, CIFAR10 resnet18,
     WikiText2 transformer), e.g. ``resnet_blocks=(2, 2, 2, 2)``.
     """
-    kwargs = {**_DEFAULT_KWARGS.get(model_name, {}), **model_kwargs}
-    x = example_input(model_name)
+    spec = model_spec(model_name)
+    kwargs = {**spec.counting_kwargs(), **model_kwargs}
+    x = spec.example_input()
     rows = []
     for letter in letters:
         rate = RATE_OF_LETTER[letter]

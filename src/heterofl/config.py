@@ -16,7 +16,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from heterofl.data.registry import DATASETS as DATASET_SPECS
+from heterofl.data.registry import dataset_spec
 from heterofl.errors import HeteroFLError
+from heterofl.models.registry import MODELS as MODEL_SPECS
+from heterofl.models.registry import model_spec
 from heterofl.rates import SPLIT_MODES, ModelMode
 
 CONTROL_FIELDS = (
@@ -31,9 +35,9 @@ CONTROL_FIELDS = (
     "mask",
 )
 NORMS = ("bn", "in", "ln", "gn", "none")
-DATASETS = ("MNIST", "MNIST5k", "CIFAR10", "WikiText2")
-MODELS = ("conv", "resnet18", "transformer")
-MODEL_OF_DATASET = {"MNIST": "conv", "MNIST5k": "conv", "CIFAR10": "resnet18", "WikiText2": "transformer"}
+DATASETS = tuple(DATASET_SPECS)  # names, in registry order (heterofl.data.registry holds the specs)
+MODELS = tuple(MODEL_SPECS)  # names, in registry order (heterofl.models.registry holds the specs)
+MODEL_OF_DATASET = {name: spec.model for name, spec in DATASET_SPECS.items()}
 ENGINES = ("sequential", "batched", "auto")
 SPLIT_PATTERN = re.compile(r"^(iid|none|non-iid-(\d+)|dirichlet-(\d+(\.\d+)?|\.\d+))$")
 SPLIT_ALLOWED = "iid, non-iid-K (K >= 1 labels per client), dirichlet-A (A > 0), none"
@@ -173,6 +177,10 @@ def reference_hyperparameters(dataset: str, data_split_mode: str) -> dict[str, A
     return dict(_REFERENCE_HYPER[key])
 
 
+LATER_FIELDS = ("method", "fjord_scaler")
+"""ExperimentConfig fields added after the first release; they enter the config hash only when not default."""
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """Everything that determines one training run. Unset hyperparameters take the reference's values."""
@@ -200,22 +208,27 @@ class ExperimentConfig:
     engine: str = "auto"
     checkpoint_every: int = 1
     data_root: str = "data"
+    # Fields added after the first release. A new field must have a default that reproduces the old
+    # behaviour, and is part of the config hash only when set to something else (see result_fields), so
+    # adding one never invalidates the checkpoints or results of runs that do not use it.
+    method: str = "heterofl"
+    fjord_scaler: bool = False
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise HeteroFLError("dataset", f"{self.dataset!r} is unknown", ", ".join(DATASETS))
+        data = dataset_spec(self.dataset)
         if not self.model:
-            object.__setattr__(self, "model", MODEL_OF_DATASET[self.dataset])
-        if self.model not in MODELS:
-            raise HeteroFLError("model", f"{self.model!r} is unknown", ", ".join(MODELS))
-        if (self.model == "transformer") != (self.dataset == "WikiText2"):
-            raise HeteroFLError(
-                "model", f"{self.model!r} does not fit dataset {self.dataset!r}", "transformer for WikiText2 only"
-            )
+            object.__setattr__(self, "model", data.model)
+        if model_spec(self.model).kind != data.kind:
+            fitting = ", ".join(name for name, spec in MODEL_SPECS.items() if spec.kind == data.kind)
+            raise HeteroFLError("model", f"{self.model!r} does not fit dataset {self.dataset!r}", fitting)
         if not isinstance(self.control, Control):
             object.__setattr__(self, "control", Control.parse(self.control))
-        if self.dataset == "WikiText2" and self.control.data_split_mode not in ("iid", "none"):
-            raise HeteroFLError("data_split_mode", "WikiText2 supports only one-row-per-client splits", "iid, none")
+        if not data.allows_split(self.control.data_split_mode):
+            raise HeteroFLError(
+                "data_split_mode",
+                f"{self.dataset} does not support {self.control.data_split_mode!r} splits",
+                ", ".join(data.split_kinds),
+            )
         defaults = reference_hyperparameters(self.dataset, self.control.data_split_mode)
         for name, value in defaults.items():
             if getattr(self, name) is None:
@@ -260,6 +273,21 @@ class ExperimentConfig:
             raise HeteroFLError("eval_rates", f"{self.eval_rates!r} is unknown", "all, global")
         if self.engine not in ENGINES:
             raise HeteroFLError("engine", f"{self.engine!r} is unknown", ", ".join(ENGINES))
+        from heterofl.methods import METHOD_NAMES
+
+        if self.method not in METHOD_NAMES:
+            raise HeteroFLError("method", f"{self.method!r} is unknown", ", ".join(METHOD_NAMES))
+        if not isinstance(self.fjord_scaler, bool):
+            raise HeteroFLError("fjord_scaler", f"{self.fjord_scaler!r} is not a boolean", "true or false")
+        if self.fjord_scaler and self.method != "fjord":
+            raise HeteroFLError("fjord_scaler", f"is set but method is {self.method!r}", "only with method: fjord")
+        if self.mode.proportions[0] == 0 and self.method not in ("fedrolex", "fd", "fedecover"):
+            raise HeteroFLError(
+                "model_mode",
+                f"{self.control.model_mode!r} gives no client the global rate, so method {self.method!r} would"
+                " never train the global model's outer units",
+                "a positive proportion on the global letter, or method fedrolex, fd or fedecover",
+            )
         if self.non_iid_variant not in ("reference", "distinct"):
             raise HeteroFLError("non_iid_variant", f"{self.non_iid_variant!r} is unknown", "reference, distinct")
         if len(self.resnet_blocks) != 4 or any(b < 1 for b in self.resnet_blocks):
@@ -313,11 +341,24 @@ class ExperimentConfig:
         """The reference's tag, ``{seed}_{data}_label_{model}_{control}``."""
         return f"{self.seed}_{self.dataset}_label_{self.model}_{self.control.format()}"
 
+    @property
+    def uses_scaler(self) -> bool:
+        """The Scaler is on when the control string asks for it and the method uses it (FjORD: if asked)."""
+        return bool(self.control.scale) and (self.method != "fjord" or self.fjord_scaler)
+
     def result_fields(self) -> dict[str, Any]:
-        """The settings that change results (not where data lives, not how often we checkpoint)."""
+        """The settings that change results (not where data lives, not how often we checkpoint).
+
+        Fields added after the first release appear only when they differ from their default, so a run
+        that does not use them keeps its config hash (and its checkpoint stays valid).
+        """
         out = self.to_dict()
         for name in ("data_root", "checkpoint_every"):
             out.pop(name)
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name in LATER_FIELDS:
+            if out[name] == defaults[name]:
+                out.pop(name)
         return out
 
     def config_hash(self) -> str:

@@ -1,7 +1,11 @@
-"""The HeteroFL training loop: sample clients, train their submodels, aggregate, evaluate every rate.
+"""The federated round: sample clients, select their units, train, aggregate, evaluate every rate.
 
-``Federation`` holds what is fixed for a run (config, data, partition, models per rate); the evolving
-state is a plain :class:`RunState` so that a checkpoint is just that state written to disk.
+One round is the same for every method (HeteroFL, FedRolex, Federated Dropout, FedEcover, FjORD): the
+method (``methods/``) only says which units each sampled client holds; the round extracts those
+submodels, hands every group of clients of one rate to the engine (which only trains), and aggregates
+what comes back through the same selections. ``Federation`` holds what is fixed for a run (config, data,
+partition, models per rate); the evolving state is a plain :class:`RunState` so that a checkpoint is
+just that state written to disk.
 """
 
 from __future__ import annotations
@@ -15,14 +19,17 @@ from functools import cache
 import torch
 
 from heterofl.aggregation import Aggregator
+from heterofl.batched import make_engine
 from heterofl.config import ExperimentConfig
 from heterofl.data import Dataset
 from heterofl.data.partition import Partition
 from heterofl.errors import HeteroFLError
 from heterofl.evaluation import evaluate_classifier, evaluate_language_model, local_pairs
-from heterofl.local_training import ClientJob, DivergenceError, LocalSettings, SequentialEngine, client_seed
+from heterofl.local_training import ClientJob, DivergenceError, LocalSettings, TrainMetrics, check_finite, client_seed
+from heterofl.methods import ClientSlot, make_method
 from heterofl.models import model_factory
 from heterofl.rates import LETTER_OF_RATE, RATE_OF_LETTER, letters_up_to
+from heterofl.selection import Selection, space_sizes, space_widths
 from heterofl.static_bn import fit_static_bn
 from heterofl.submodel import Params, extract, load_into, parameters_of
 from heterofl.tasks import ImageTask, make_task
@@ -55,6 +62,8 @@ class RunState:
     params: Params
     sampler_state: torch.Tensor
     history: list[dict] = field(default_factory=list)
+    method_state: dict = field(default_factory=dict)
+    """What an extraction method carries between rounds (FedEcover's pools); empty for the others."""
 
 
 class Federation:
@@ -72,11 +81,12 @@ class Federation:
         self.task = make_task(dataset, self.device)
         self.partition = partition
         control = config.control
+        self.method = make_method(config.method)
         self.build = model_factory(
             config.model,
             global_rate=self.mode.global_rate,
             norm=control.norm,
-            scale=bool(control.scale),
+            scale=config.uses_scaler,
             num_classes=dataset.num_classes,
             in_channels=int(dataset.train_x.shape[1]) if dataset.train_x.dim() == 4 else 1,
             resnet_blocks=config.resnet_blocks,
@@ -85,24 +95,25 @@ class Federation:
         self.train_indices = [torch.as_tensor(ix, dtype=torch.long) for ix in partition.train_indices]
         self.local_indices, self.local_users = local_pairs(partition.test_indices, self.device)
         self.fixed_rates = self.mode.fixed_rates(control.num_users)
-        self.layout = self.build(self.mode.global_rate).layout
-        self.engine = self._make_engine(engine or config.engine)
+        global_model = self.build(self.mode.global_rate)
+        self.layout = global_model.layout
+        self.space_sizes = space_sizes(self.layout, parameters_of(global_model))
+        self.engine = make_engine(engine or config.engine, self.train_model, self.task)
         self.eval_letters = (
             letters_up_to(self.mode.global_rate)
             if config.eval_rates == "all"
             else [LETTER_OF_RATE[self.mode.global_rate]]
         )
 
-    def _make_engine(self, name: str):
-        if name in ("batched", "auto"):
-            try:
-                from heterofl.batched import BatchedEngine
-            except ImportError:
-                if name == "batched":
-                    raise
-            else:
-                return BatchedEngine(self.train_model, self.task, policy=name)
-        return SequentialEngine(self.train_model, self.task)
+    def build_models(self) -> None:
+        """Build every model the run will use, now: a model built lazily in the middle of a run would draw
+        its initialisation from the global RNG at a different moment in a resumed run than in a fresh one."""
+        for rate in self.mode.rates:
+            self.train_model(rate)
+            for step_rate in self.method.step_rates(rate):
+                self.train_model(step_rate)
+        for letter in self.eval_letters:
+            self.eval_model(RATE_OF_LETTER[letter])
 
     @cache  # noqa: B019 - one model per rate for the lifetime of the run
     def train_model(self, rate: float) -> torch.nn.Module:
@@ -119,7 +130,8 @@ class Federation:
         params = {k: v.to(self.device) for k, v in parameters_of(model).items()}
         return RunState(round=0, params=params, sampler_state=sampler.get_state())
 
-    def _round_jobs(self, round_: int, sampler: torch.Generator) -> list[ClientJob]:
+    def _round_jobs(self, round_: int, sampler: torch.Generator, method_state: dict) -> tuple[list[ClientJob], dict]:
+        """The round's clients with their rates and units; the method's state after the round."""
         control = self.config.control
         if control.model_split_mode == "dynamic":
             rates = self.mode.draw_dynamic_rates(control.num_users, sampler)
@@ -127,17 +139,48 @@ class Federation:
             rates = self.fixed_rates
         active = math.ceil(control.frac * control.num_users)
         users = torch.randperm(control.num_users, generator=sampler)[:active].tolist()
-        return [
-            ClientJob(u, rates[u], self.train_indices[u], self.labels_held[u], client_seed(self.config.seed, round_, u))
-            for u in users
+        slots = [ClientSlot(u, rates[u], self._space_widths(rates[u])) for u in users]
+        selections, method_state = self.method.select(round_, slots, self.space_sizes, self.config.seed, method_state)
+        jobs = [
+            ClientJob(
+                u,
+                rates[u],
+                self.train_indices[u],
+                self.labels_held[u],
+                client_seed(self.config.seed, round_, u),
+                selection,
+                self.method.step_rates(rates[u]),
+            )
+            for u, selection in zip(users, selections, strict=True)
         ]
+        return jobs, method_state
+
+    def _space_widths(self, rate: float) -> dict[str, int]:
+        return space_widths(self.layout, self.train_model(rate).widths)
+
+    def _train_and_aggregate(self, jobs: list[ClientJob], params: Params, settings: LocalSettings) -> tuple:
+        """Extract every rate group's submodels, let the engine train them, aggregate what comes back."""
+        aggregator = Aggregator(params, self.layout)
+        metrics = TrainMetrics()
+        groups: dict[float, list[ClientJob]] = {}
+        for job in jobs:
+            groups.setdefault(job.rate, []).append(job)
+        for rate, group in groups.items():
+            selections = [job.selection for job in group]
+            local = stacked_submodels(params, self.layout, selections)
+            trained = self.engine.train(self.train_model(rate), local, group, settings, metrics)
+            check_finite(trained, group, metrics)
+            shared = all(s == selections[0] for s in selections)
+            labels = torch.stack([job.labels_held for job in group])
+            aggregator.add(trained, selections[0] if shared else selections, labels)
+        return aggregator.result(), metrics.summary()
 
     def run_round(self, state: RunState) -> RunState:
         """One communication round; returns the new state (the input state is not modified)."""
         round_ = state.round + 1
         sampler = torch.Generator()
         sampler.set_state(state.sampler_state)
-        jobs = self._round_jobs(round_, sampler)
+        jobs, method_state = self._round_jobs(round_, sampler, state.method_state)
         settings = LocalSettings(
             lr=learning_rate(self.config, round_),
             momentum=self.config.momentum,
@@ -148,13 +191,11 @@ class Federation:
             use_mask=bool(self.config.control.mask),
         )
         started = time.perf_counter()
-        aggregator = Aggregator(state.params, self.layout)
         try:
-            train_metrics = self.engine.run(jobs, state.params, self.layout, settings, aggregator)
+            params, train_metrics = self._train_and_aggregate(jobs, state.params, settings)
         except DivergenceError as error:
             error.round = round_
             raise
-        params = aggregator.result()
         if not math.isfinite(train_metrics["train_loss"]) or not all(torch.isfinite(v).all() for v in params.values()):
             raise DivergenceError(None, round_)
         row = {
@@ -169,7 +210,7 @@ class Federation:
             for letter, metrics in self.evaluate(params).items():
                 row.update({f"{letter}_{name}": value for name, value in metrics.items()})
             row["seconds_evaluate"] = time.perf_counter() - started
-        return RunState(round_, params, sampler.get_state(), [*state.history, row])
+        return RunState(round_, params, sampler.get_state(), [*state.history, row], method_state)
 
     def evaluate(self, params: Params) -> dict[str, dict[str, float]]:
         """Metrics of the global model at every evaluated rate, each with fresh static BN statistics."""
@@ -198,3 +239,12 @@ class Federation:
             if on_round is not None:
                 on_round(state)
         return state
+
+
+def stacked_submodels(params: Params, layout, selections: list[Selection]) -> Params:
+    """(K, *local_shape) starting parameters of K clients; clients that share a selection share memory."""
+    if all(s == selections[0] for s in selections):
+        local = extract(params, layout, selections[0])
+        return {k: v.unsqueeze(0).expand(len(selections), *v.shape) for k, v in local.items()}
+    locals_ = [extract(params, layout, s) for s in selections]
+    return {k: torch.stack([loc[k] for loc in locals_]) for k in locals_[0]}

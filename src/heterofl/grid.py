@@ -13,10 +13,10 @@ from typing import Any
 
 from heterofl.config import Control, ExperimentConfig
 from heterofl.data.partition import check_shard_counts
+from heterofl.data.registry import DATASETS, supports_split
 from heterofl.errors import HeteroFLError
 
 LETTERS = "abcde"
-IMAGE_CLASSES = 10  # MNIST, MNIST5k and CIFAR10
 
 
 def paper_fix_modes() -> list[str]:
@@ -95,11 +95,11 @@ def expand_experiment(name: str, spec: dict[str, Any], seeds: list[int], default
         try:
             parsed = Control.parse(control)
             split = parsed.data_split_mode
-            if split.startswith("non-iid-") and spec["dataset"] != "WikiText2":
+            if split.startswith("non-iid-") and supports_split(spec["dataset"], split):
                 check_shard_counts(
                     int(split.rsplit("-", 1)[1]),
                     parsed.num_users,
-                    IMAGE_CLASSES,
+                    DATASETS[spec["dataset"]].num_classes,
                     defaults.get("non_iid_variant", "reference"),
                     spec["dataset"],
                 )

@@ -2,21 +2,27 @@
 
 Every selected client starts from its extracted submodel, builds a fresh SGD (momentum 0.9, weight decay
 5e-4) at the round's learning rate, clips the gradient norm at 1 every step and trains its local epochs
-with masked cross-entropy (spec section 2). Its data order, CIFAR augmentation and language-model masking
-come from its own generator, seeded by (seed, round, client), so any engine reproduces them.
+with masked cross-entropy (HeteroFL, https://arxiv.org/abs/2010.01264, section 4). Its data order, CIFAR
+augmentation and language-model masking come from its own generator, seeded by (seed, round, client), so
+any engine reproduces them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call
 
-from heterofl.aggregation import Aggregator
+from heterofl.selection import Selection, prefix_selection
 from heterofl.submodel import Params, extract, load_into, parameters_of
 from heterofl.tasks import Step, Task
+
+STEP_RATE_SALT = 0xF0D
 
 
 @dataclass(frozen=True)
@@ -39,9 +45,21 @@ class ClientJob:
     indices: torch.Tensor
     labels_held: torch.Tensor
     seed: int
+    selection: Selection | None = None
+    """Which units of the global model the client holds (None: HeteroFL's leading units)."""
+    step_rates: tuple[float, ...] = ()
+    """FjORD: the rates a local batch may train, drawn uniformly per batch; empty: always ``rate``."""
 
     def generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed)
+
+    def rate_schedule(self, steps: int) -> list[float] | None:
+        """The rate of every local step (FjORD), from the client's own seeded generator; None if fixed."""
+        if not self.step_rates:
+            return None
+        generator = torch.Generator().manual_seed(self.seed ^ STEP_RATE_SALT)
+        picks = torch.randint(len(self.step_rates), (steps,), generator=generator).tolist()
+        return [self.step_rates[i] for i in picks]
 
 
 @dataclass
@@ -80,20 +98,33 @@ def client_schedule(task: Task, job: ClientJob, settings: LocalSettings) -> tupl
     return steps, generator
 
 
+ModelForRate = Callable[[float], nn.Module]
+
+
 def train_one_client(
-    model: nn.Module, task: Task, job: ClientJob, settings: LocalSettings, metrics: TrainMetrics
+    model: nn.Module,
+    task: Task,
+    job: ClientJob,
+    settings: LocalSettings,
+    metrics: TrainMetrics,
+    model_for_rate: ModelForRate | None = None,
 ) -> Params:
-    """Train ``model`` (already holding the client's submodel) in place and return its parameters."""
+    """Train ``model`` (already holding the client's submodel) in place and return its parameters.
+
+    With a per-step rate schedule (FjORD) a step of rate p < ``job.rate`` runs the model of rate p
+    (``model_for_rate``) on the leading units of ``model``'s parameters: gradients reach only those units.
+    """
     model.train()
     optimizer = torch.optim.SGD(
         model.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
     )
     label_mask = job.labels_held if settings.use_mask else None
     steps, generator = client_schedule(task, job, settings)
-    for step in steps:
+    rates = job.rate_schedule(len(steps)) or [job.rate] * len(steps)
+    for step, rate in zip(steps, rates, strict=True):
         inputs, targets = task.batch(step, generator)
         optimizer.zero_grad(set_to_none=True)
-        logits = model(inputs)
+        logits = model(inputs) if rate == job.rate else _nested_forward(model, model_for_rate(rate), inputs)
         loss = task.loss(logits, targets, label_mask)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
@@ -102,29 +133,51 @@ def train_one_client(
     return parameters_of(model)
 
 
+def _nested_forward(model: nn.Module, nested: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Run ``nested`` (a smaller rate) on the leading units of ``model``'s parameters, differentiably."""
+    views = extract(dict(model.named_parameters()), model.layout, prefix_selection(model.layout, nested.widths))
+    nested.train()
+    return functional_call(nested, views, (inputs,))
+
+
+class Engine(Protocol):
+    """Trains K clients of one architecture; extraction and aggregation belong to the round, not here."""
+
+    name: str
+
+    def train(
+        self, model: nn.Module, local: Params, jobs: list[ClientJob], settings: LocalSettings, metrics: TrainMetrics
+    ) -> Params:
+        """``local[name]`` is (K, *shape): client i starts from ``local[.][i]``; returns the trained (K, *shape)."""
+        ...
+
+
 class SequentialEngine:
-    """Trains the round's clients one after another, each in a model of its own rate."""
+    """Trains the clients one after another in ``model`` (the reference behaviour and the ground truth)."""
 
     name = "sequential"
 
-    def __init__(self, model_for_rate, task: Task) -> None:
+    def __init__(self, model_for_rate: ModelForRate, task: Task) -> None:
         self.model_for_rate = model_for_rate
         self.task = task
 
-    def run(
-        self, jobs: list[ClientJob], global_params: Params, layout, settings: LocalSettings, aggregator: Aggregator
-    ) -> dict[str, float]:
-        metrics = TrainMetrics()
-        for job in jobs:
-            model = self.model_for_rate(job.rate)
-            load_into(model, extract(global_params, layout, model.widths))
-            trained = train_one_client(model, self.task, job, settings, metrics)
-            if not all(torch.isfinite(v).all() for v in trained.values()) or not np.isfinite(
-                metrics.summary()["train_loss"]
-            ):
-                raise DivergenceError(job.user)
-            aggregator.add({k: v.unsqueeze(0) for k, v in trained.items()}, model.widths, job.labels_held.unsqueeze(0))
-        return metrics.summary()
+    def train(
+        self, model: nn.Module, local: Params, jobs: list[ClientJob], settings: LocalSettings, metrics: TrainMetrics
+    ) -> Params:
+        trained = []
+        for i, job in enumerate(jobs):
+            load_into(model, {name: value[i] for name, value in local.items()})
+            out = train_one_client(model, self.task, job, settings, metrics, self.model_for_rate)
+            trained.append({k: v.clone() for k, v in out.items()})
+        return {name: torch.stack([t[name] for t in trained]) for name in trained[0]}
+
+
+def check_finite(stacked: Params, jobs: list[ClientJob], metrics: TrainMetrics) -> None:
+    """One sync per group: raise DivergenceError naming the first client whose parameters are not finite."""
+    finite = torch.stack([torch.isfinite(v.reshape(v.shape[0], -1)).all(1) for v in stacked.values()]).all(0)
+    if not bool(finite.all()) or not np.isfinite(metrics.summary()["train_loss"]):
+        bad = (~finite).nonzero()
+        raise DivergenceError(jobs[int(bad[0]) if len(bad) else 0].user)
 
 
 class DivergenceError(RuntimeError):

@@ -1,7 +1,10 @@
-"""Model rates and the ``model_mode`` grammar (spec section 1).
+"""Model rates and the ``model_mode`` grammar (HeteroFL, https://arxiv.org/abs/2010.01264, section 4).
 
 A model mode such as ``a2-b8`` says which width multipliers ("rates") exist and in which proportions.
-The first letter is the global model. ``fix`` gives each client one rate for the whole run; ``dynamic``
+The first letter is the global model. A zero proportion on the global letter (``a0-b1-c1``) makes a
+global model larger than every client's, FedRolex's headline setting (Alam et al., NeurIPS 2022,
+https://arxiv.org/abs/2212.01548): no client trains at rate a, the server model still has rate a.
+``fix`` gives each client one rate for the whole run; ``dynamic``
 redraws every client's rate every round.
 """
 
@@ -47,8 +50,12 @@ class ModelMode:
             raise HeteroFLError("model_mode", f"{text!r} mixes items with and without proportions", allowed)
         if len(set(letters)) != len(letters):
             raise HeteroFLError("model_mode", f"{text!r} repeats a letter", allowed)
-        if any(p <= 0 for p in proportions):
-            raise HeteroFLError("model_mode", f"{text!r} has a zero proportion", "positive integers")
+        if any(p <= 0 for p in proportions[1:]) or proportions[0] < 0 or sum(proportions) == 0:
+            raise HeteroFLError(
+                "model_mode",
+                f"{text!r} has a zero proportion",
+                "positive integers; only the global (first) letter may have 0 (a global model no client holds)",
+            )
         rates = [RATE_OF_LETTER[letter] for letter in letters]
         if rates[0] != max(rates):
             raise HeteroFLError(

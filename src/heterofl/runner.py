@@ -22,7 +22,6 @@ from heterofl.errors import HeteroFLError
 from heterofl.federation import Federation, RunState, pick_device
 from heterofl.io import save_torch, write_csv, write_text, write_yaml
 from heterofl.local_training import DivergenceError
-from heterofl.rates import RATE_OF_LETTER
 from heterofl.results import CHECKPOINT, FAILED, RUN_FILES
 
 log = logging.getLogger("heterofl")
@@ -72,12 +71,7 @@ def train_run(
     dataset = load_dataset(config.dataset, config.data_root)
     partition = load_partition(config, dataset, partition_path)
     federation = Federation(config, dataset, partition, pick_device(device))
-    # Build every model now, before the RNG is seeded or restored: a model built lazily in the middle of a
-    # run would draw from the global RNG (dropout) at a different moment in a resumed run than in a fresh one.
-    for rate in config.mode.rates:
-        federation.train_model(rate)
-    for letter in federation.eval_letters:
-        federation.eval_model(RATE_OF_LETTER[letter])
+    federation.build_models()  # before the RNG is seeded or restored
     if resume is not None:
         state = restore_checkpoint(resume, federation.device)
         log.info("resuming %s from round %d", out, state.round)

@@ -13,12 +13,14 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from heterofl.models.layers import Scaler
 
 
-def batch_norms(model: nn.Module) -> list[nn.BatchNorm2d]:
-    return [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+def batch_norms(model: nn.Module) -> list[_BatchNorm]:
+    """Every BatchNorm layer of any kind (1d, 2d, 3d): each needs static statistics before evaluation."""
+    return [m for m in model.modules() if isinstance(m, _BatchNorm)]
 
 
 def fast_layout(model: nn.Module, device: torch.device) -> torch.memory_format:
@@ -58,7 +60,8 @@ def fit_static_bn(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> nn
         layout = fast_layout(model, inputs.device)
         if layout == torch.channels_last:
             for norm in norms:
-                norm.forward = partial(_accurate_batch_norm, norm)
+                if isinstance(norm, nn.BatchNorm2d):
+                    norm.forward = partial(_accurate_batch_norm, norm)
         try:
             for batch in inputs.split(batch_size):
                 model(batch.contiguous(memory_format=layout) if batch.dim() == 4 else batch)
@@ -75,7 +78,10 @@ def _accurate_batch_norm(norm: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     oneDNN's NHWC batch norm accumulates the batch moments naively (relative error ~1e-4 in the variance
     of a 1000-image MNIST batch, against ~1e-7 for NCHW); reducing the contiguous (N*H*W, C) view gives
     float-accurate moments at nearly the same speed. Same arithmetic as ``nn.BatchNorm2d`` otherwise.
+    Only 4-D (N, C, H, W) inputs take this path; anything else goes to the layer's own forward.
     """
+    if x.dim() != 4:
+        return type(norm).forward(norm, x)
     flat = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
     var, mean = torch.var_mean(flat, dim=0, correction=1)
     count = flat.shape[0]

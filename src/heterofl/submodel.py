@@ -1,8 +1,10 @@
-"""Submodel extraction: the leading channels of every layer, for any architecture (spec section 4).
+"""Submodel extraction: the units a client holds of every layer, for any architecture and any method.
 
-Everything is driven by the model's width layout, so there is one code path for conv, ResNet and the
-transformer, and the result is a set of views into the global tensors (no index grids, no copies);
-callers copy once into the tensors they train.
+Everything is driven by the model's width layout and the client's selection (``selection.py``), so there
+is one code path for conv, ResNet and the transformer and for every extraction method. For contiguous
+selections (HeteroFL's leading channels, Diao et al., ICLR 2021, https://arxiv.org/abs/2010.01264) the
+result is a set of views into the global tensors (no index grids, no copies); index-set selections are
+gathered. Callers copy once into the tensors they train.
 """
 
 from __future__ import annotations
@@ -10,14 +12,19 @@ from __future__ import annotations
 import torch
 
 from heterofl.layout import Heads, Layout, region
+from heterofl.selection import Selection, as_selection
 
 Params = dict[str, torch.Tensor]
 
 
-def extract(global_params: Params, layout: Layout, widths: dict[str, int]) -> Params:
-    """The local parameters of a model with hidden ``widths``, as views of ``global_params`` where possible."""
+def extract(global_params: Params, layout: Layout, selection: Selection | dict[str, int]) -> Params:
+    """The local parameters a client of ``selection`` holds, as views of ``global_params`` where possible.
+
+    ``selection`` may also be plain group widths, meaning HeteroFL's leading units.
+    """
+    selection = as_selection(layout, selection)
     return {
-        name: _flatten_heads(region(tensor, layout[name], widths), layout[name])
+        name: _flatten_heads(region(tensor, layout[name], selection), layout[name])
         for name, tensor in global_params.items()
     }
 

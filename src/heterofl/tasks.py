@@ -15,6 +15,7 @@ from typing import Protocol
 import torch
 
 from heterofl.data import Dataset, augment_batch
+from heterofl.data.registry import is_language
 from heterofl.models import masked_cross_entropy
 
 MASK_PROBABILITY = 0.15
@@ -123,4 +124,4 @@ class MaskedLMTask:
 
 
 def make_task(dataset: Dataset, device: torch.device) -> ImageTask | MaskedLMTask:
-    return MaskedLMTask(dataset, device) if dataset.name == "WikiText2" else ImageTask(dataset, device)
+    return MaskedLMTask(dataset, device) if is_language(dataset.name) else ImageTask(dataset, device)

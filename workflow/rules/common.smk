@@ -3,6 +3,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from heterofl.data.registry import is_language, wildcard_pattern
 from heterofl.grid import expand_runs, settings_arguments
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -10,11 +11,11 @@ validate(config, schema="../schemas/config.schema.yaml")
 R = config["results"]
 RUNS = {run.key: run for run in expand_runs(config)}
 PARTITIONS = sorted({run.partition_key for run in RUNS.values()})
-IMAGE_PARTITIONS = [p for p in PARTITIONS if not p.startswith("WikiText2/")]
+IMAGE_PARTITIONS = [p for p in PARTITIONS if not is_language(p.split("/", 1)[0])]
 
 
 wildcard_constraints:
-    dataset="MNIST|MNIST5k|CIFAR10|WikiText2",
+    dataset=wildcard_pattern(),
     split=r"iid|none|non-iid-\d+|dirichlet-[0-9.]+",
     seed=r"\d+",
     users=r"\d+",

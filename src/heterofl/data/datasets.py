@@ -7,6 +7,7 @@ indexing one tensor beats a DataLoader over PIL images (spec section 10).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +16,11 @@ import torch
 
 from heterofl.data import readers
 from heterofl.data.augment import augment_batch
-from heterofl.data.constants import CIFAR_MEAN, CIFAR_STD, DATASET_NAMES, MNIST_MEAN, MNIST_STD, WIKITEXT_ROWS
+from heterofl.data.constants import CIFAR_MEAN, CIFAR_STD, MNIST_MEAN, MNIST_STD, WIKITEXT_ROWS
 from heterofl.data.download import ensure_raw_files
-from heterofl.errors import HeteroFLError
+from heterofl.data.registry import dataset_names, dataset_spec, is_language
+
+DATASET_NAMES = dataset_names()
 
 __all__ = ["DATASET_NAMES", "Dataset", "augment_batch", "load_dataset", "normalize_images"]
 
@@ -48,7 +51,7 @@ class Dataset:
 
     @property
     def is_text(self) -> bool:
-        return self.name == "WikiText2"
+        return is_language(self.name)
 
 
 def normalize_images(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
@@ -123,15 +126,15 @@ def _wikitext2(root: Path, download: bool) -> Dataset:
     return Dataset("WikiText2", train, train, test, test, len(vocab), False, valid_x=matrices["valid"])
 
 
+# One loader per registry entry (tests check the two agree): (root, download) -> Dataset.
+LOADERS: dict[str, Callable[[Path, bool], Dataset]] = {
+    "MNIST": _mnist,
+    "MNIST5k": lambda root, download: _mnist5k(),
+    "CIFAR10": _cifar10,
+    "WikiText2": _wikitext2,
+}
+
+
 def load_dataset(name: str, root: str | Path = "data", download: bool = True) -> Dataset:
     """Load ``name`` from ``root`` (downloading when missing and allowed); MNIST5k needs no files at all."""
-    if name not in DATASET_NAMES:
-        raise HeteroFLError("dataset", f"{name!r} is unknown", ", ".join(DATASET_NAMES))
-    root = Path(root)
-    if name == "MNIST":
-        return _mnist(root, download)
-    if name == "MNIST5k":
-        return _mnist5k()
-    if name == "CIFAR10":
-        return _cifar10(root, download)
-    return _wikitext2(root, download)
+    return LOADERS[dataset_spec(name).name](Path(root), download)

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from heterofl.config import validate_split_mode
 from heterofl.data import schemes
 from heterofl.data.datasets import Dataset
 from heterofl.errors import HeteroFLError
@@ -99,6 +98,8 @@ def _build(**fields: Any) -> Partition:
 
 def _validate(dataset: Dataset, scheme: str, num_users: int, seed: int, variant: str) -> None:
     """Every refusal happens here, before any index is drawn."""
+    from heterofl.config import validate_split_mode  # here, not at the top: config imports the data registry
+
     validate_split_mode(scheme)
     if variant not in PARTITION_VARIANTS:
         raise HeteroFLError("variant", f"{variant!r} is unknown", ", ".join(PARTITION_VARIANTS))

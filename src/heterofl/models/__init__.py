@@ -7,14 +7,14 @@ from typing import Protocol
 
 from torch import nn
 
-from heterofl.errors import HeteroFLError
 from heterofl.layout import Layout
 from heterofl.models.conv import Conv
 from heterofl.models.layers import Scaler, make_norm, masked_cross_entropy
+from heterofl.models.registry import MODELS, ModelSpec, model_names, model_spec
 from heterofl.models.resnet import ResNet
 from heterofl.models.transformer import Transformer
 
-MODEL_NAMES = ("conv", "resnet18", "transformer")
+MODEL_NAMES = model_names()
 
 
 class SliceableModel(Protocol):
@@ -36,14 +36,15 @@ def build_model(
     resnet_blocks: tuple[int, ...] = (1, 1, 1, 2),
 ) -> nn.Module:
     """A model whose hidden widths are ``rate`` times the base widths; its Scaler uses rate / global_rate."""
-    scaler_rate = rate / global_rate
-    if name == "conv":
-        return Conv(rate, scaler_rate, norm, scale, in_channels, num_classes)
-    if name == "resnet18":
-        return ResNet(rate, scaler_rate, norm, scale, in_channels, num_classes, tuple(resnet_blocks))
-    if name == "transformer":
-        return Transformer(rate, scaler_rate, num_tokens=num_classes)
-    raise HeteroFLError("model", f"{name!r} is unknown", ", ".join(MODEL_NAMES))
+    return model_spec(name).build(
+        rate,
+        rate / global_rate,
+        norm=norm,
+        scale=scale,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        resnet_blocks=resnet_blocks,
+    )
 
 
 def model_factory(
@@ -70,8 +71,10 @@ def model_factory(
 
 
 __all__ = [
+    "MODELS",
     "MODEL_NAMES",
     "Conv",
+    "ModelSpec",
     "ResNet",
     "Scaler",
     "SliceableModel",
@@ -80,4 +83,6 @@ __all__ = [
     "make_norm",
     "masked_cross_entropy",
     "model_factory",
+    "model_names",
+    "model_spec",
 ]

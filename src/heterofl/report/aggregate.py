@@ -12,16 +12,13 @@ import pandas as pd
 
 from heterofl.complexity import combination_row, complexity_table
 from heterofl.config import CONTROL_FIELDS
+from heterofl.data.registry import is_language
+from heterofl.models.registry import model_spec
 from heterofl.rates import ModelMode
 
 LETTERS = ("a", "b", "c", "d", "e")
 CONFIG_KEYS = ["dataset", "model", "control", *CONTROL_FIELDS, "global_letter", "resnet_blocks"]
 BASELINE = {"fed": 1, "norm": "bn", "scale": 1, "mask": 1}
-VOCABULARY_SIZE = 33279  # WikiText2's vocabulary: the transformer's num_classes when nothing else is known
-
-
-def is_language(dataset: str) -> bool:
-    return dataset == "WikiText2"
 
 
 def global_metric(dataset: str) -> str:
@@ -91,11 +88,11 @@ def most_common_population(stats: pd.DataFrame) -> pd.DataFrame:
 
 def model_kwargs(model: str, resnet_blocks: str) -> dict:
     """The build_model arguments that change a model's size (ResNet depth; the transformer's vocabulary)."""
-    if model == "resnet18":
-        return {"resnet_blocks": tuple(int(b) for b in str(resnet_blocks).split("-"))}
-    if model == "transformer":
-        return {"num_classes": VOCABULARY_SIZE}
-    return {}
+    spec = model_spec(model)
+    out = spec.counting_kwargs()  # the registry's defaults: image channels/classes, the WikiText2 vocabulary
+    if "resnet_blocks" in spec.kwargs:
+        out["resnet_blocks"] = tuple(int(b) for b in str(resnet_blocks).split("-"))
+    return out
 
 
 @cache
@@ -105,7 +102,7 @@ def _complexity(model: str, resnet_blocks: str) -> pd.DataFrame:
 
 def complexity(model: str, resnet_blocks: str) -> pd.DataFrame:
     """Per-letter Params/FLOPs/Space, cached: building the transformer's table takes seconds."""
-    return _complexity(model, "-".join(str(resnet_blocks).split("-")) if model == "resnet18" else "")
+    return _complexity(model, str(resnet_blocks) if "resnet_blocks" in model_spec(model).kwargs else "")
 
 
 def mode_cost(model: str, resnet_blocks: str, model_mode: str) -> dict:
