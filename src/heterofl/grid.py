@@ -15,6 +15,7 @@ from heterofl.config import Control, ExperimentConfig
 from heterofl.data.partition import check_shard_counts
 from heterofl.data.registry import DATASETS, supports_split
 from heterofl.errors import HeteroFLError
+from heterofl.identity import run_key, run_name
 
 LETTERS = "abcde"
 
@@ -64,8 +65,13 @@ class Run:
         return self.config.control.format()
 
     @property
+    def name(self) -> str:
+        """The run name: the control string plus ``+tags`` (``identity.run_name``)."""
+        return run_name(self.config)
+
+    @property
     def key(self) -> str:
-        return f"{self.config.dataset}/{self.config.model}/{self.control}/seed{self.config.seed}"
+        return run_key(self.config)
 
     @property
     def partition_key(self) -> str:
@@ -90,6 +96,11 @@ def expand_experiment(name: str, spec: dict[str, Any], seeds: list[int], default
             controls += paper_ablation_controls(spec["num_users"], spec["frac"], split)
     controls += list(spec.get("controls") or [])
     settings = {**defaults, **(spec.get("settings") or {})}
+    if "method" in settings:
+        raise HeteroFLError(
+            f"experiments.{name}.settings.method", "is an axis of the experiment", f"experiments.{name}.methods: [...]"
+        )
+    methods = list(spec.get("methods") or ["heterofl"])
     runs = []
     for control in dict.fromkeys(controls):  # keep order, drop duplicates
         try:
@@ -105,7 +116,8 @@ def expand_experiment(name: str, spec: dict[str, Any], seeds: list[int], default
                 )
         except HeteroFLError as error:
             raise HeteroFLError(f"experiments.{name}.{error.field}", error.problem, error.allowed) from None
-        for seed in seeds:
+        for method, seed in itertools.product(methods, seeds):
+            run_settings = {**settings, "method": method} if method != "heterofl" else settings
             try:
                 config = ExperimentConfig.from_dict(
                     {
@@ -113,17 +125,17 @@ def expand_experiment(name: str, spec: dict[str, Any], seeds: list[int], default
                         "model": spec.get("model", ""),
                         "control": parsed,
                         "seed": seed,
-                        **settings,
+                        **run_settings,
                     }
                 )
             except HeteroFLError as error:
                 raise HeteroFLError(f"experiments.{name}.{error.field}", error.problem, error.allowed) from None
-            runs.append(Run(name, config, settings))
+            runs.append(Run(name, config, run_settings))
     return runs
 
 
 def expand_runs(config: dict[str, Any]) -> list[Run]:
-    """All runs of a pipeline config; the same (dataset, model, control, seed) twice is an error.
+    """All runs of a pipeline config; the same run (``identity.run_key``) defined twice differently is an error.
 
     ``experiments`` is a list (not a mapping) on purpose: Snakemake deep-merges mappings from
     ``--configfile`` into the default config, which would silently add the default grid to any other.

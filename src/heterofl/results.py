@@ -53,6 +53,7 @@ def summarize_history(history: pd.DataFrame, last_k: int) -> pd.DataFrame:
     )
 
 
-def run_dir(root: str | Path, dataset: str, model: str, control: str, seed: int) -> Path:
-    """``{root}/{dataset}/{model}/{control}/seed{seed}``: the layout the pipeline and reports rely on."""
-    return Path(root) / dataset / model / control / f"seed{seed}"
+def run_dir(root: str | Path, dataset: str, model: str, name: str, seed: int) -> Path:
+    """``{root}/{dataset}/{model}/{name}/seed{seed}``; ``name`` is the run name (``identity.run_name``),
+    the control string for a default HeteroFL run."""
+    return Path(root) / dataset / model / name / f"seed{seed}"

@@ -5,6 +5,7 @@ from snakemake.utils import validate
 
 from heterofl.data.registry import is_language, wildcard_pattern
 from heterofl.grid import expand_runs, settings_arguments
+from heterofl.identity import RUN_NAME_PATTERN
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -19,11 +20,11 @@ wildcard_constraints:
     split=r"iid|none|non-iid-\d+|dirichlet-[0-9.]+",
     seed=r"\d+",
     users=r"\d+",
-    control=r"[0-9]_[^/]+",
+    run=RUN_NAME_PATTERN,
 
 
 def run_of(wildcards):
-    key = f"{wildcards.dataset}/{wildcards.model}/{wildcards.control}/seed{wildcards.seed}"
+    key = f"{wildcards.dataset}/{wildcards.model}/{wildcards.run}/seed{wildcards.seed}"
     if key not in RUNS:
         raise ValueError(f"{key} is not a run of this config")
     return RUNS[key]
@@ -43,6 +44,10 @@ def ancient_partition_of(wildcards):
 
 def settings_of(wildcards):
     return settings_arguments(run_of(wildcards))
+
+
+def control_of(wildcards):
+    return run_of(wildcards).control
 
 
 def all_eval_files():

@@ -1,14 +1,15 @@
 # ----------------------------------------------------------------------------------------------
-# One federated training run per configuration and seed. Resumes from its checkpoint by itself.
+# One federated training run per configuration, method and seed (folder: identity.run_key).
+# Resumes from its checkpoint by itself.
 rule train_run:
     input:
         partition=partition_of,
     output:
-        history=f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/history.csv",
-        model=f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/model.pt",
-        config=f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/config.yaml",
+        history=f"{R}/runs/{{dataset}}/{{model}}/{{run}}/seed{{seed}}/history.csv",
+        model=f"{R}/runs/{{dataset}}/{{model}}/{{run}}/seed{{seed}}/model.pt",
+        config=f"{R}/runs/{{dataset}}/{{model}}/{{run}}/seed{{seed}}/config.yaml",
     log:
-        "logs/train/{dataset}/{model}/{control}/seed{seed}.log",
+        "logs/train/{dataset}/{model}/{run}/seed{seed}.log",
     conda:
         "../envs/heterofl.yaml"
     threads: config["resources"]["train"]["threads"]
@@ -17,10 +18,11 @@ rule train_run:
         runtime=config["resources"]["train"]["runtime"],
         gpu=config["resources"]["train"]["gpu"],
     params:
+        control=control_of,
         settings=settings_of,
         device=config["device"],
     shell:
-        "heterofl train --dataset {wildcards.dataset} --control {wildcards.control}"
+        "heterofl train --dataset {wildcards.dataset} --control {params.control}"
         " --seed {wildcards.seed} {params.settings} --partition {input.partition}"
         " --out $(dirname {output.history}) --threads {threads} --device {params.device}"
         " --quiet --log {log} 2>> {log}"
@@ -38,9 +40,9 @@ rule evaluate:
         config=ancient(rules.train_run.output.config),
         partition=ancient_partition_of,
     output:
-        f"{R}/runs/{{dataset}}/{{model}}/{{control}}/seed{{seed}}/eval.csv",
+        f"{R}/runs/{{dataset}}/{{model}}/{{run}}/seed{{seed}}/eval.csv",
     log:
-        "logs/evaluate/{dataset}/{model}/{control}/seed{seed}.log",
+        "logs/evaluate/{dataset}/{model}/{run}/seed{seed}.log",
     conda:
         "../envs/heterofl.yaml"
     threads: 1

@@ -14,11 +14,14 @@ Tables (each as ``.csv``, ``.md``, ``.tex`` formatted, plus ``_raw.csv`` numbers
 * ``tables/combination_{D}``: the paper's Table 1 (iid and non-IID splits as columns);
 * ``tables/interpolation_{D}_{S}``: fix-mode ``X{i}-Y{10-i}`` runs with endpoints, one section per pair;
 * ``tables/ablation_{D}_{S}``: norm/scaler/mask variants, only if such runs exist;
-* ``tables/submodels_{D}_{S}``: the global model evaluated at every rate a..e.
+* ``tables/submodels_{D}_{S}``: the global model evaluated at every rate a..e;
+* ``tables/methods_{D}_{S}``: methods (HeteroFL, FedRolex, ...) compared per configuration, with the paired
+  difference to HeteroFL; only where more than one method ran (:mod:`heterofl.report.methods`).
 
 Figures (each ``.pdf`` and ``.png``; ``{K}`` is ``global``, plus ``local`` for non-IID splits):
 
-* ``figures/interpolation_{D}_{S}_{K}``, ``figures/learning_curve_{D}_{S}_{K}``, ``figures/submodels_{D}_{S}``.
+* ``figures/interpolation_{D}_{S}_{K}``, ``figures/learning_curve_{D}_{S}_{K}``, ``figures/submodels_{D}_{S}``;
+* ``figures/methods_{D}_{S}``: the method comparison, one panel per configuration.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from heterofl.errors import HeteroFLError
 from heterofl.io import write_csv, write_text
 from heterofl.report.aggregate import seed_stats
 from heterofl.report.collect import collect_runs, missing_runs
+from heterofl.report.methods import method_tables, write_method_table
 from heterofl.report.tables import Table, all_tables
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,9 @@ def _figures(runs: pd.DataFrame, history: pd.DataFrame, tables: list[Table], val
             lambda d=dataset, s=split: fig.learning_curve_figures(runs, history, d, s, folder),
             lambda d=dataset, s=split: fig.submodel_figure(runs, value, d, s, folder),
         ]
+        methods = by_stem.get(f"methods_{dataset}_{split}")
+        if methods is not None:
+            steps.append(lambda t=methods, d=dataset, s=split: fig.method_figure(t, d, s, folder))
         interpolation = by_stem.get(f"interpolation_{dataset}_{split}")
         if interpolation is not None:
             steps.insert(0, lambda t=interpolation, d=dataset, s=split: fig.interpolation_figures(t, d, s, folder))
@@ -115,11 +122,15 @@ def write_tables(runs_csv: str | Path, tables_dir: str | Path, metric: str = "me
     out.mkdir(parents=True, exist_ok=True)
     runs = _read_summary(runs_csv)
     written: list[Path] = []
-    tables = all_tables(seed_stats(runs, metric)) if not runs.empty else []
+    paper = heterofl_runs(runs)
+    tables = all_tables(seed_stats(paper, metric)) if not paper.empty else []
     for table in tables:
         written += write_table(out, table.stem, table.table, table.raw, table.caption, table.group)
+    comparisons = method_tables(runs, metric)
+    for table in comparisons:
+        written += write_method_table(out, table)
     index_path = out / "index.md"
-    write_text(index_path, _index(tables, [], out))
+    write_text(index_path, _index([*tables, *comparisons], [], out))
     return [*written, index_path]
 
 
@@ -133,8 +144,18 @@ def write_figures(
     runs, history = _read_summary(runs_csv), _read_summary(history_csv)
     if runs.empty:
         return []
-    tables = all_tables(seed_stats(runs, metric))
-    return _figures(runs, history, tables, metric, out)
+    paper, paper_history = heterofl_runs(runs), heterofl_runs(history)
+    tables = [*all_tables(seed_stats(paper, metric)), *method_tables(runs, metric)]
+    return _figures(paper, paper_history, tables, metric, out)
+
+
+def heterofl_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The HeteroFL rows: the paper's tables and figures are HeteroFL's (other methods share its control
+    strings and would otherwise be pooled as extra seeds); summaries from before ``method`` existed are all
+    HeteroFL."""
+    if "method" not in frame.columns:
+        return frame
+    return frame[frame["method"].fillna("heterofl") == "heterofl"].reset_index(drop=True)
 
 
 def build_report(

@@ -1,6 +1,7 @@
 """Gather finished run folders into two long tables, so every table and figure reads one shape of data.
 
-A run folder is ``{runs_root}/{dataset}/{model}/{control}/seed{N}/``; it counts as finished only when
+A run folder is ``{runs_root}/{dataset}/{model}/{run name}/seed{N}/`` (``identity.run_key``: the control
+string plus ``+tags`` such as the method); it counts as finished only when
 both ``config.yaml`` and ``eval.csv`` exist (a crashed or still-running job has neither ``eval.csv``).
 """
 
@@ -13,12 +14,13 @@ from pathlib import Path
 import pandas as pd
 
 from heterofl.config import CONTROL_FIELDS, ExperimentConfig
+from heterofl.identity import run_name
 from heterofl.results import RUN_FILES
 from heterofl.settings_file import read_yaml_config
 
 log = logging.getLogger(__name__)
 
-KEY_COLUMNS = ["dataset", "model", "control", "seed"]
+KEY_COLUMNS = ["dataset", "model", "run", "control", "method", "seed"]
 CONFIG_COLUMNS = [*KEY_COLUMNS, *CONTROL_FIELDS, "global_letter", "resnet_blocks"]
 VALUE_COLUMNS = ["final", "best", "mean_last_k"]
 RUN_COLUMNS = [*CONFIG_COLUMNS, "letter", "rate", "metric", *VALUE_COLUMNS]
@@ -42,7 +44,9 @@ def _config_row(config: ExperimentConfig) -> dict:
     row = {
         "dataset": config.dataset,
         "model": config.model,
+        "run": run_name(config),
         "control": control.format(),
+        "method": config.method,
         "seed": config.seed,
     }
     row.update({name: getattr(control, name) for name in CONTROL_FIELDS})

@@ -1,0 +1,71 @@
+"""A run's identity, derived in one place: what names its folder, its Snakemake job and its table rows.
+
+The identity is the dataset, the model, the *run name* and the seed. The run name is the reference's
+control string (``1_100_0.1_iid_fix_a2-b8_bn_1_1``) followed by one ``+tag`` for every identity setting
+that is not at its default, e.g. ``1_20_0.25_iid_dynamic_a1-e1_bn_1_1+fedrolex``. A HeteroFL run with
+default settings is named by its control string alone, so adding a setting here never renames (or
+invalidates) the runs that do not use it.
+
+Hyperparameters that an experiment sets for all of its runs (rounds, lr, ...) are recorded in the run's
+``config.yaml`` and config hash but are not part of the name: within one results root a run name has one
+definition (``grid.expand_runs`` refuses two experiments that define it differently).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from heterofl.config import ExperimentConfig
+
+IDENTITY_TAGS: dict[str, Callable[[Any], str]] = {
+    "method": str,
+    "fjord_scaler": lambda value: "scaler",
+    "resnet_blocks": lambda value: "blocks" + "".join(str(b) for b in value),
+}
+"""Settings that select a variant of the algorithm or model, with how each is spelled as a ``+tag``."""
+
+RUN_NAME_PATTERN = r"[01]_[^/+]+(\+[A-Za-z0-9_.-]+)*"
+"""A run name: a control string and optional ``+tags`` (the Snakemake wildcard constraint)."""
+
+
+def _defaults() -> dict[str, Any]:
+    fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
+    out = {}
+    for name in IDENTITY_TAGS:
+        field = fields[name]
+        out[name] = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    return out
+
+
+def run_tags(config: ExperimentConfig) -> list[str]:
+    defaults = _defaults()
+    return [
+        spell(getattr(config, name)) for name, spell in IDENTITY_TAGS.items() if getattr(config, name) != defaults[name]
+    ]
+
+
+def run_name(config: ExperimentConfig) -> str:
+    """The control string plus a ``+tag`` per non-default identity setting."""
+    return "+".join([config.control.format(), *run_tags(config)])
+
+
+def run_key(config: ExperimentConfig) -> str:
+    """``{dataset}/{model}/{run name}/seed{seed}``: a run's path below a results root's ``runs/``."""
+    return f"{config.dataset}/{config.model}/{run_name(config)}/seed{config.seed}"
+
+
+def run_folder(runs_root: str | Path, config: ExperimentConfig) -> Path:
+    return Path(runs_root) / run_key(config)
+
+
+def control_of(name: str) -> str:
+    """The control string of a run name (the part before the first ``+``)."""
+    return name.split("+", 1)[0]
+
+
+def is_run_name(name: str) -> bool:
+    return re.fullmatch(RUN_NAME_PATTERN, name) is not None
