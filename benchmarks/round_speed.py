@@ -1,4 +1,4 @@
-"""Seconds per HeteroFL round, phase by phase, for every client engine, against the reference code.
+"""Seconds per round, phase by phase, for every client engine and extraction method, against the reference.
 
 Workloads (100 clients, 10 per round, 5 local epochs, batch 10, as in the paper):
 
@@ -8,11 +8,31 @@ Workloads (100 clients, 10 per round, 5 local epochs, batch 10, as in the paper)
   images with augmentation (``--cifar-train`` / ``--cifar-test`` images; small by default so a run stays
   short).
 
-Each round is timed phase by phase: extract (submodel extraction and loading), local training,
-aggregate, static BN and evaluation (test pass). Engines are interleaved round by round so that a noisy
-machine affects them alike; medians over ``--rounds`` rounds are printed and every round is written to
-the CSV. The same run measures the fp32 matrix-multiply peak and reports each phase's true FLOP rate as
-a fraction of it (training = 3 x forward MACs x 2).
+Methods (``--methods``, default ``heterofl``): any of heterofl, fedrolex, fd, fedecover, fjord (the
+config's ``method``); every workload runs with every engine and every method.
+
+Each round is timed phase by phase by wrapping the library functions that do the work:
+
+* extract -- everything that gives the sampled clients their submodels: the method's unit selection
+  (``select`` of every method class, called from ``Federation._round_jobs``; timed on its own and also
+  written to the CSV as ``select``), stacking the K clients' starting parameters
+  (``federation.stacked_submodels``) and, in the sequential engine, loading each client's submodel into
+  the model (``local_training.load_into``). Client sampling and building the job list around ``select``
+  are not counted (a ``randperm`` and a list);
+* train -- the round's ``seconds_train`` minus the extraction and aggregation inside it, i.e. the
+  engines' local training plus the per-group finiteness check (selection runs before ``seconds_train``
+  starts, so it is not subtracted);
+* aggregate -- ``Aggregator.add`` and ``Aggregator.result``;
+* static BN (``fit_static_bn``), evaluation (the rest of ``seconds_evaluate``: the test pass and loading
+  the global model's cut into the evaluation model), and the whole round (wall time of ``run_round``).
+
+Engines and methods are interleaved round by round so that a noisy machine affects them alike; medians
+over ``--rounds`` rounds are printed and every round is written to the CSV. Per method the table is
+followed by extraction + aggregation as a share of the round (target for the index-set methods fd and
+fedecover: under 10 %). The same run measures the fp32 matrix-multiply peak and reports each phase's
+true FLOP rate as a fraction of it (training = 3 x forward MACs x 2, at the clients' own rates; FjORD
+trains many batches at a smaller nested rate, so its training %peak is an upper bound). The reference
+columns and ratios are the original HeteroFL code's and are shown for method heterofl only.
 
 Evaluation defaults to ``eval_rates: global`` (static BN + test of the global rate only), which is
 what the reference does; ``--eval-rates all`` adds every smaller rate as this library does by default.
@@ -21,7 +41,11 @@ what the reference does; ``--eval-rates all`` adds every smaller rate as this li
 peak RSS (``resource.getrusage``): memory must not grow with clients that are not sampled.
 
 Usage: ``python benchmarks/round_speed.py [--rounds 3] [--workloads conv-e1,conv-fix5,conv-a1,resnet-fix5]
-[--engines sequential,batched,auto] [--device cpu] [--csv benchmarks/round_speed.csv]``
+[--engines sequential,batched,auto] [--methods heterofl,fedrolex,fd,fedecover,fjord] [--device cpu]
+[--csv benchmarks/round_speed.csv]``
+
+``benchmarks/heterofl_round.py`` is the small companion that times a HeteroFL round through the public
+API only, so that this code and older code can be compared side by side.
 """
 
 from __future__ import annotations
@@ -41,7 +65,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import heterofl.batched as batched_module
 import heterofl.federation as federation_module
 import heterofl.local_training as local_module
 from heterofl.aggregation import Aggregator
@@ -50,6 +73,7 @@ from heterofl.config import ExperimentConfig
 from heterofl.data import Dataset, make_partition
 from heterofl.data.partition import Partition
 from heterofl.federation import Federation
+from heterofl.methods import METHOD_NAMES, METHODS
 from heterofl.rates import RATE_OF_LETTER
 
 # The original code on this machine (2 threads), same workload: static BN over all training images and
@@ -61,6 +85,8 @@ REFERENCE = {
 }
 TARGET_SPEEDUP = {"conv-e1": 5.0, "conv-fix5": 3.0}
 PHASES = ("extract", "train", "aggregate", "static_bn", "evaluate", "round")
+INDEX_SET_METHODS = ("fd", "fedecover")
+TARGET_OVERHEAD = 0.10  # extraction + aggregation as a share of the round, index-set methods
 
 
 @dataclass(frozen=True)
@@ -152,10 +178,12 @@ class PhaseTimer:
 
 
 def install_timer(device: torch.device) -> PhaseTimer:
+    """Phases ``select`` (before ``seconds_train``), ``extract`` and ``aggregate`` (inside it), static BN, test."""
     timer = PhaseTimer(device)
-    for module in (local_module, batched_module):
-        timer.wrap(module, "extract", "extract")
-        timer.wrap(module, "load_into", "extract")
+    for cls in METHODS.values():
+        timer.wrap(cls, "select", "select")
+    timer.wrap(federation_module, "stacked_submodels", "extract")
+    timer.wrap(local_module, "load_into", "extract")
     timer.wrap(Aggregator, "add", "aggregate")
     timer.wrap(Aggregator, "result", "aggregate")
     timer.wrap(federation_module, "fit_static_bn", "static_bn")
@@ -164,7 +192,13 @@ def install_timer(device: torch.device) -> PhaseTimer:
 
 
 def build(
-    workload: Workload, data: Dataset, engine: str, device: torch.device, eval_rates: str, partition: Partition
+    workload: Workload,
+    data: Dataset,
+    engine: str,
+    method: str,
+    device: torch.device,
+    eval_rates: str,
+    partition: Partition,
 ) -> Federation:
     config = ExperimentConfig.from_dict(
         {
@@ -172,6 +206,7 @@ def build(
             "control": workload.control,
             "rounds": 10**6,
             "engine": engine,
+            "method": method,
             "eval_rates": eval_rates,
             **workload.extra,
         }
@@ -209,42 +244,46 @@ def run_speed(args: argparse.Namespace) -> None:
         workload = WORKLOADS[name]
         data = load_data(workload, args)
         partition = make_partition(data, "iid", 100, seed=0)
-        feds = {engine: build(workload, data, engine, device, args.eval_rates, partition) for engine in args.engines}
-        states = {engine: fed.initial_state() for engine, fed in feds.items()}
+        runs = [(method, engine) for method in args.methods for engine in args.engines]
+        feds = {run: build(workload, data, run[1], run[0], device, args.eval_rates, partition) for run in runs}
+        states = {run: fed.initial_state() for run, fed in feds.items()}
         any_fed = next(iter(feds.values()))
         samples: dict[float, int] = defaultdict(int)
         sampler = torch.Generator().manual_seed(0)
-        for job in any_fed._round_jobs(1, sampler):
+        jobs, _ = any_fed._round_jobs(1, sampler, {})
+        for job in jobs:
             samples[job.rate] += len(job.indices) * any_fed.config.local_epochs
         flops = round_flops(any_fed, samples, data)
-        for engine, fed in feds.items():  # warm-up round (allocator, first-call overheads), not timed
-            fed.run_round(states[engine])
+        for run, fed in feds.items():  # warm-up round (allocator, first-call overheads), not timed
+            states[run] = fed.run_round(states[run])
         for round_ in range(args.rounds):
-            for engine, fed in feds.items():
+            for (method, engine), fed in feds.items():
                 timer.totals.clear()
                 timer.sync()
                 start = time.perf_counter()
-                states[engine] = fed.run_round(states[engine])
+                states[method, engine] = fed.run_round(states[method, engine])
                 timer.sync()
                 total = time.perf_counter() - start
                 phases = dict(timer.totals)
-                row = states[engine].history[-1]
-                train_all = row["seconds_train"] - phases.get("extract", 0.0) - phases.get("aggregate", 0.0)
+                row = states[method, engine].history[-1]
+                inside = phases.get("extract", 0.0) + phases.get("aggregate", 0.0)  # both inside seconds_train
                 record = {
                     "workload": name,
+                    "method": method,
                     "engine": engine,
-                    "extract": phases.get("extract", 0.0),
-                    "train": train_all,
+                    "extract": phases.get("select", 0.0) + phases.get("extract", 0.0),
+                    "select": phases.get("select", 0.0),
+                    "train": row["seconds_train"] - inside,
                     "aggregate": phases.get("aggregate", 0.0),
                     "static_bn": phases.get("static_bn", 0.0),
                     "evaluate": row.get("seconds_evaluate", 0.0) - phases.get("static_bn", 0.0),
                     "round": total,
+                    "round_index": round_ + 1,
                 }
-                record["round_index"] = round_ + 1
                 rows.append(record)
-        for engine in args.engines:
-            mine = [r for r in rows if r["workload"] == name and r["engine"] == engine]
-            medians[(name, engine)] = {p: statistics.median(r[p] for r in mine) for p in PHASES}
+        for method, engine in runs:
+            mine = [r for r in rows if r["workload"] == name and r["method"] == method and r["engine"] == engine]
+            medians[(name, method, engine)] = {p: statistics.median(r[p] for r in mine) for p in (*PHASES, "select")}
         medians[(name, "_flops")] = flops
         report(medians, args, peak_before, [name])  # partial results as soon as a workload is done
         write_csv(rows, args.csv)
@@ -256,48 +295,67 @@ def run_speed(args: argparse.Namespace) -> None:
 def report(medians: dict, args: argparse.Namespace, peak: float, workloads: list[str]) -> None:
     print(
         f"\nmedian seconds per round over {args.rounds} rounds; matmul peak {peak:.0f} GFLOP/s (max of two "
-        f"measurements); %peak = true FLOPs / time / peak"
+        f"measurements); %peak = true FLOPs / time / peak; extract includes the method's selection"
     )
-    header = f"{'workload':12} {'engine':11} " + " ".join(f"{p:>9}" for p in PHASES)
+    header = f"{'workload':12} {'method':9} {'engine':11} " + " ".join(f"{p:>9}" for p in PHASES)
     header += f" {'train%pk':>8} {'sBN%pk':>7} {'test%pk':>7} {'vs seq':>7} {'vs ref':>7}"
     print(header)
     for name in workloads:
         flops = medians[(name, "_flops")]
-        ref = REFERENCE.get(name)
-        base = medians.get((name, "sequential"))
-        for engine in args.engines:
-            m = medians[(name, engine)]
-            pct = {p: 100 * flops[p] / max(m[p], 1e-9) / 1e9 / peak for p in ("train", "static_bn", "evaluate")}
-            vs_seq = f"{base['round'] / m['round']:6.2f}x" if base else "      -"
-            vs_ref = f"{ref[3] / m['round']:6.2f}x" if ref else "      -"
+        for method in args.methods:
+            report_method(medians, args, peak, name, method, flops)
+
+
+def report_method(
+    medians: dict, args: argparse.Namespace, peak: float, name: str, method: str, flops: dict[str, float]
+) -> None:
+    ref = REFERENCE.get(name) if method == "heterofl" else None
+    base = medians.get((name, method, "sequential"))
+    for engine in args.engines:
+        m = medians[(name, method, engine)]
+        pct = {p: 100 * flops[p] / max(m[p], 1e-9) / 1e9 / peak for p in ("train", "static_bn", "evaluate")}
+        vs_seq = f"{base['round'] / m['round']:6.2f}x" if base else "      -"
+        vs_ref = f"{ref[3] / m['round']:6.2f}x" if ref else "      -"
+        print(
+            f"{name:12} {method:9} {engine:11} "
+            + " ".join(f"{m[p]:9.3f}" for p in PHASES)
+            + f" {pct['train']:7.0f}% {pct['static_bn']:6.0f}% {pct['evaluate']:6.0f}% {vs_seq:>7} {vs_ref:>7}"
+        )
+    if ref:
+        print(
+            f"{name:12} {method:9} {'reference':11} {'':>9} {ref[0]:9.2f} {'':>9} {ref[1]:9.2f} {ref[2]:9.2f} "
+            f"{ref[3]:9.2f}   (original code, this machine, median of 10)"
+        )
+    indent = " " * 12
+    if name in TARGET_SPEEDUP and ref:
+        best = min(medians[(name, method, e)]["round"] for e in args.engines)
+        print(
+            f"{indent} target: whole round >= {TARGET_SPEEDUP[name]:.0f}x the reference; "
+            f"best engine reaches {ref[3] / best:.2f}x"
+        )
+    for engine in args.engines:
+        m = medians[(name, method, engine)]
+        share = (m["extract"] + m["aggregate"]) / max(m["round"], 1e-9)
+        target = ""
+        if method in INDEX_SET_METHODS:
+            verdict = "met" if share < TARGET_OVERHEAD else "MISSED"
+            target = f"; target < {100 * TARGET_OVERHEAD:.0f}%: {verdict}"
+        print(
+            f"{indent} {method} {engine}: extraction + aggregation {100 * share:.1f}% of the round "
+            f"(extract {100 * m['extract'] / max(m['round'], 1e-9):.1f}%, of which selection "
+            f"{100 * m['select'] / max(m['round'], 1e-9):.1f}%; aggregate "
+            f"{100 * m['aggregate'] / max(m['round'], 1e-9):.1f}%){target}"
+        )
+        if engine != "sequential" and base:
             print(
-                f"{name:12} {engine:11} "
-                + " ".join(f"{m[p]:9.3f}" for p in PHASES)
-                + f" {pct['train']:7.0f}% {pct['static_bn']:6.0f}% {pct['evaluate']:6.0f}% {vs_seq:>7} {vs_ref:>7}"
+                f"{indent} {method} {engine} vs sequential: training {base['train'] / m['train']:.2f}x, "
+                f"round {base['round'] / m['round']:.2f}x"
             )
-        if ref:
-            print(
-                f"{name:12} {'reference':11} {'':>9} {ref[0]:9.2f} {'':>9} {ref[1]:9.2f} {ref[2]:9.2f} "
-                f"{ref[3]:9.2f}   (original code, this machine, median of 10)"
-            )
-        if name in TARGET_SPEEDUP and ref:
-            best = min(medians[(name, e)]["round"] for e in args.engines)
-            print(
-                f"{'':12} target: whole round >= {TARGET_SPEEDUP[name]:.0f}x the reference; "
-                f"best engine reaches {ref[3] / best:.2f}x"
-            )
-        for engine in args.engines:
-            if engine != "sequential" and base:
-                m = medians[(name, engine)]
-                print(
-                    f"{'':12} {engine} vs sequential: training {base['train'] / m['train']:.2f}x, "
-                    f"round {base['round'] / m['round']:.2f}x"
-                )
 
 
 def write_csv(rows: list[dict], path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fields = ["workload", "engine", "round_index", *PHASES]
+    fields = ["workload", "method", "engine", "round_index", *PHASES, "select"]
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
@@ -368,6 +426,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated, from {','.join(WORKLOADS)}",
     )
     parser.add_argument("--engines", default="sequential,batched,auto", help="comma-separated engines")
+    parser.add_argument(
+        "--methods", default="heterofl", help=f"comma-separated extraction methods, from {','.join(METHOD_NAMES)}"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--csv", default="benchmarks/round_speed.csv")
     parser.add_argument("--eval-rates", default="global", choices=("global", "all"))
@@ -380,9 +441,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.workloads = [w for w in args.workloads.split(",") if w]
     args.engines = [e for e in args.engines.split(",") if e]
+    args.methods = [m for m in args.methods.split(",") if m]
     unknown = [w for w in args.workloads if w not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workloads {unknown}")
+    unknown = [m for m in args.methods if m not in METHOD_NAMES]
+    if unknown:
+        parser.error(f"unknown methods {unknown}; choose from {','.join(METHOD_NAMES)}")
     return args
 
 

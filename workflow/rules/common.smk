@@ -1,16 +1,29 @@
 import shlex
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
 from heterofl.data.registry import is_language, wildcard_pattern
 from heterofl.grid import expand_runs, settings_arguments
+from heterofl.errors import HeteroFLError
 from heterofl.identity import RUN_NAME_PATTERN
+from heterofl.pipeline_config import check as check_pipeline_config
 
-validate(config, schema="../schemas/config.schema.yaml")
+# One line per problem, before anything is planned (Snakemake's validate would print a jsonschema dump).
+_problems = check_pipeline_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", workflow.configfiles)
+if _problems:
+    for _line in _problems:
+        print(f"error: {_line}", file=sys.stderr)
+    sys.exit(2)
+validate(config, schema="../schemas/config.schema.yaml")  # fills in the schema's defaults
+try:
+    RUNS = {run.key: run for run in expand_runs(config)}
+except HeteroFLError as _error:
+    print(f"error: {_error}", file=sys.stderr)
+    sys.exit(2)
 
 R = config["results"]
-RUNS = {run.key: run for run in expand_runs(config)}
 PARTITIONS = sorted({run.partition_key for run in RUNS.values()})
 IMAGE_PARTITIONS = [p for p in PARTITIONS if not is_language(p.split("/", 1)[0])]
 

@@ -1,0 +1,114 @@
+"""Pipeline configs: every problem is refused at planning time in one line naming the key, nothing is written.
+
+The ``snakemake -n`` cases run the real workflow in a subprocess; the rest call the same checker directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from heterofl.pipeline_config import check
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+GOOD = {
+    "results": "res",
+    "seeds": [0],
+    "resources": {"train": {"threads": 1, "mem_mb": 2000, "runtime": 10, "gpu": 0}},
+    "experiments": [
+        {"name": "tiny", "dataset": "MNIST5k", "num_users": 5, "frac": 0.4, "splits": ["iid"], "fix": ["e1"]}
+    ],
+}
+
+
+def _with(path: str, value) -> dict:
+    config = copy.deepcopy(GOOD)
+    node = config
+    keys = path.split(".")
+    for key in keys[:-1]:
+        node = node[int(key)] if key.isdigit() else node.setdefault(key, {})
+    node[keys[-1]] = value
+    return config
+
+
+CASES = [
+    # (case, config, the one line must contain)
+    ("unknown-experiment-key", _with("experiments.0.setings", {}), "experiments.tiny: 'setings' is not a known key"),
+    ("dataset-typo", _with("experiments.0.dataset", "MNIST6k"), "experiments.tiny.dataset: 'MNIST6k'"),
+    ("frac-above-one", _with("experiments.0.frac", 2), "experiments.tiny.frac: 2 is too large (allowed: a number in"),
+    ("gpu-not-integer", _with("resources.train.gpu", "x"), "resources.train.gpu: 'x' is not of type integer"),
+    ("seeds-repeated", _with("seeds", [0, 0]), "seeds: [0, 0] repeats an item"),
+    ("seeds-missing", {k: v for k, v in GOOD.items() if k != "seeds"}, "config: 'seeds' is missing"),
+    ("method-unknown", _with("experiments.0.methods", ["fedavg"]), "experiments.tiny.methods[0]: 'fedavg'"),
+    ("results-empty", _with("results", ""), "results: '' is empty"),
+    ("results-blank", _with("results", "  "), "results: '  ' is empty"),
+    ("settings-seed", _with("experiments.0.settings", {"seed": 5}), "experiments.tiny.settings.seed: defines"),
+    ("settings-num-users", _with("experiments.0.settings", {"num_users": 3}), "settings.num_users: defines"),
+    ("settings-dataset", _with("experiments.0.settings", {"dataset": "MNIST"}), "settings.dataset: defines"),
+    (
+        "settings-variant",
+        _with("experiments.0.settings", {"non_iid_variant": "distinct"}),
+        "settings.non_iid_variant: defines which run a folder holds",
+    ),
+    ("settings-method", _with("experiments.0.settings", {"method": "fd"}), "settings.method: defines"),
+]
+
+
+@pytest.mark.parametrize(("config", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_each_problem_is_one_line_naming_the_key(config, expected):
+    problems = check(config, SCHEMA, [])
+    assert problems, "the config was accepted"
+    assert any(expected in line for line in problems), problems
+    assert all("\n" not in line for line in problems)
+
+
+def test_good_config_and_the_shipped_configs_pass():
+    assert check(GOOD, SCHEMA, []) == []
+    for name in ("config", "paper", "ci", "methods", "methods_published"):
+        path = ROOT / "config" / f"{name}.yaml"
+        assert check(yaml.safe_load(path.read_text()), SCHEMA, [path]) == [], name
+
+
+def test_duplicate_yaml_keys_are_refused(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("seeds: [0]\nexperiments: []\nexperiments: []\n")
+    problems = check(GOOD, SCHEMA, [path])
+    assert problems == [f"{path}: key 'experiments' appears twice (lines 2 and 3) (allowed: each key once per mapping)"]
+
+
+def _plan(work: Path, config: dict | str) -> subprocess.CompletedProcess:
+    path = work / "c.yaml"
+    path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-s", str(ROOT / "workflow" / "Snakefile"), "--configfile", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (_with("experiments.0.frac", 2), "experiments.tiny.frac: 2 is too large"),
+        (_with("experiments.0.settings", {"seed": 5}), "experiments.tiny.settings.seed"),
+        (_with("experiments.0.settings", {"rounds": 0}), "experiments.tiny.rounds: 0 is not a positive integer"),
+        (yaml.safe_dump(GOOD) + "experiments:\n" + yaml.safe_dump(GOOD["experiments"]), "appears twice"),
+    ],
+    ids=["schema", "identity-override", "run-setting", "duplicate-key"],
+)
+def test_snakemake_plan_refuses_in_one_line_and_writes_nothing(tmp_path, config, expected):
+    config = config if isinstance(config, str) else {**config, "results": str(tmp_path / "res")}
+    done = _plan(tmp_path, config)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert done.returncode == 2, done.stderr
+    assert len(errors) == 1 and expected in errors[0], done.stderr
+    assert "Traceback" not in done.stderr and "jsonschema" not in done.stderr
+    assert not (tmp_path / "res").exists()
