@@ -85,8 +85,9 @@ def test_duplicate_yaml_keys_are_refused(tmp_path):
 def _plan(work: Path, config: dict | str) -> subprocess.CompletedProcess:
     path = work / "c.yaml"
     path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+    snakefile = str(ROOT / "workflow" / "Snakefile")
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-s", str(ROOT / "workflow" / "Snakefile"), "--configfile", str(path)],
+        [sys.executable, "-m", "snakemake", "-n", "-s", snakefile, "--configfile", str(path)],
         cwd=ROOT,
         capture_output=True,
         text=True,

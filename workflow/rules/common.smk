@@ -11,12 +11,17 @@ from heterofl.identity import RUN_NAME_PATTERN
 from heterofl.pipeline_config import check as check_pipeline_config
 
 # One line per problem, before anything is planned (Snakemake's validate would print a jsonschema dump).
-_problems = check_pipeline_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", workflow.configfiles)
+_problems = check_pipeline_config(
+    config,
+    Path(workflow.basedir) / "schemas" / "config.schema.yaml",
+    workflow.configfiles,
+)
 if _problems:
     for _line in _problems:
         print(f"error: {_line}", file=sys.stderr)
     sys.exit(2)
-validate(config, schema="../schemas/config.schema.yaml")  # fills in the schema's defaults
+# Snakemake's validate now only fills in the schema's defaults.
+validate(config, schema="../schemas/config.schema.yaml")
 try:
     RUNS = {run.key: run for run in expand_runs(config)}
 except HeteroFLError as _error:
