@@ -18,6 +18,7 @@ import yaml
 from heterofl.config import ExperimentConfig
 from heterofl.data.registry import dataset_names
 from heterofl.errors import HeteroFLError
+from heterofl.lock import run_lock
 from heterofl.models.registry import model_names, model_spec
 from heterofl.settings_file import load_yaml, read_yaml_config
 
@@ -30,7 +31,7 @@ def _setup_logging(log_file: str | Path | None, verbose: bool = False) -> None:
     handlers[0].setLevel(logging.INFO if verbose else logging.WARNING)
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(log_file)
+        file_handler = logging.FileHandler(log_file, delay=True)  # no empty log for a refused input
         file_handler.setLevel(logging.INFO)
         handlers.append(file_handler)
     logging.basicConfig(
@@ -162,7 +163,6 @@ def train(
     import torch
 
     from heterofl.federation import pick_device
-    from heterofl.runner import train_run
 
     if threads:
         torch.set_num_threads(threads)
@@ -170,7 +170,14 @@ def train(
     if partition_path is not None and not Path(partition_path).is_file():
         raise HeteroFLError("partition", f"{partition_path} does not exist", "a file written by 'heterofl partition'")
     pick_device(device)  # reject a bad --device before anything is written
-    _setup_logging(log_file or Path(out) / "train.log")
+    _setup_logging(log_file or Path(out) / "train.log")  # the file appears at the first line logged
+    with run_lock(out):  # a second writer is refused before it logs anything
+        _train_with_progress(config, out, partition_path, device, quiet)
+
+
+def _train_with_progress(config, out, partition_path, device, quiet: bool) -> None:
+    from heterofl.runner import train_run
+
     started = time.perf_counter()
     with click.progressbar(
         length=config.rounds,
@@ -204,7 +211,8 @@ def evaluate(run_path, out, partition_path, device, log_file) -> None:
     from heterofl.evaluate_run import evaluate_run
 
     _setup_logging(log_file)
-    frame = evaluate_run(run_path, out, partition_path, device)
+    with run_lock(run_path):
+        frame = evaluate_run(run_path, out, partition_path, device)
     click.echo(f"{out or Path(run_path) / 'eval.csv'}: {len(frame)} rows")
 
 

@@ -22,6 +22,7 @@ from heterofl.errors import HeteroFLError
 from heterofl.federation import Federation, RunState, pick_device
 from heterofl.io import save_torch, write_csv, write_text, write_yaml
 from heterofl.local_training import DivergenceError
+from heterofl.lock import run_lock
 from heterofl.results import CHECKPOINT, FAILED, RUN_FILES
 
 log = logging.getLogger("heterofl")
@@ -59,8 +60,18 @@ def train_run(
     device: str | None = None,
     on_round: Callable[[RunState], None] | None = None,
 ) -> pd.DataFrame:
-    """Train (or resume) one run into ``out_dir`` and return its history."""
-    out = Path(out_dir)
+    """Train (or resume) one run into ``out_dir`` and return its history; one writer per folder (``lock.py``)."""
+    with run_lock(out_dir):
+        return _train_locked(config, Path(out_dir), partition_path, device, on_round)
+
+
+def _train_locked(
+    config: ExperimentConfig,
+    out: Path,
+    partition_path: str | Path | None,
+    device: str | None,
+    on_round: Callable[[RunState], None] | None,
+) -> pd.DataFrame:
     checkpoint = out / CHECKPOINT
     resume = read_checkpoint(checkpoint, config) if checkpoint.exists() else None  # refuse before loading data
     if os.environ.get("HETEROFL_DETERMINISTIC", "0") not in ("", "0"):  # docs/determinism.md
