@@ -344,7 +344,9 @@ class ExperimentConfig:
     @property
     def uses_scaler(self) -> bool:
         """The Scaler is on when the control string asks for it and the method uses it (FjORD: if asked)."""
-        return bool(self.control.scale) and (self.method != "fjord" or self.fjord_scaler)
+        from heterofl.methods import METHODS
+
+        return bool(self.control.scale) and (METHODS[self.method].scaler_by_default or self.fjord_scaler)
 
     def result_fields(self) -> dict[str, Any]:
         """The settings that change results (not where data lives, not how often we checkpoint).

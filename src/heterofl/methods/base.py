@@ -45,6 +45,16 @@ class Method(Protocol):
         ...
 
 
+class StaticWidthMethod:
+    """A method whose clients train their whole selection at every step (all but FjORD)."""
+
+    name = ""
+    scaler_by_default = True
+
+    def step_rates(self, rate: float) -> tuple[float, ...]:
+        return ()
+
+
 def generator_for(*key: int) -> torch.Generator:
     """A torch generator seeded from a well-mixed hash of ``key`` (run seed, round, client, salt)."""
     seed = int(np.random.SeedSequence([int(k) for k in key]).generate_state(2, dtype=np.uint64)[0] >> 1)

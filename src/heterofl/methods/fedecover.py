@@ -14,15 +14,14 @@ from typing import Any
 
 import torch
 
-from heterofl.methods.base import ClientSlot, generator_for
+from heterofl.methods.base import ClientSlot, StaticWidthMethod, generator_for
 from heterofl.selection import Selection, Units
 
 SALT = 0xEC
 
 
-class FedEcover:
+class FedEcover(StaticWidthMethod):
     name = "fedecover"
-    scaler_by_default = True
 
     def select(
         self, round_: int, slots: list[ClientSlot], sizes: dict[str, int], seed: int, state: dict[str, Any]
@@ -38,9 +37,6 @@ class FedEcover:
                 )
             selections.append(selection)
         return selections, {"pools": pools}
-
-    def step_rates(self, rate: float) -> tuple[float, ...]:
-        return ()
 
 
 def draw_from_pool(

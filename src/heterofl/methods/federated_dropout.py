@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from heterofl.methods.base import ClientSlot, generator_for, random_subset
+from heterofl.methods.base import ClientSlot, StaticWidthMethod, generator_for, random_subset
 from heterofl.selection import Selection, Units
 
 SALT = 0xFD
 
 
-class FederatedDropout:
+class FederatedDropout(StaticWidthMethod):
     name = "fd"
-    scaler_by_default = True
 
     def select(
         self, round_: int, slots: list[ClientSlot], sizes: dict[str, int], seed: int, state: dict[str, Any]
@@ -32,6 +31,3 @@ class FederatedDropout:
                 }
             )
         return selections, state
-
-    def step_rates(self, rate: float) -> tuple[float, ...]:
-        return ()

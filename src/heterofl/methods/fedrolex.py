@@ -15,19 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from heterofl.methods.base import ClientSlot
+from heterofl.methods.base import ClientSlot, StaticWidthMethod
 from heterofl.selection import Selection, Units
 
 
-class FedRolex:
+class FedRolex(StaticWidthMethod):
     name = "fedrolex"
-    scaler_by_default = True
 
     def select(
         self, round_: int, slots: list[ClientSlot], sizes: dict[str, int], seed: int, state: dict[str, Any]
     ) -> tuple[list[Selection], dict[str, Any]]:
         offset = round_ - 1
         return [{key: Units.window(offset, w, sizes[key]) for key, w in slot.widths.items()} for slot in slots], state
-
-    def step_rates(self, rate: float) -> tuple[float, ...]:
-        return ()
