@@ -247,3 +247,20 @@ def test_deterministic_environment_variable_switches_torch_to_deterministic_kern
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
     finally:
         torch.use_deterministic_algorithms(was)
+
+
+def test_divergence_before_any_checkpoint_says_so(tmp_path, capsys):
+    """With checkpoint_every larger than the rounds done, the FAILED note must not cite a missing checkpoint."""
+    out = tmp_path / "run"
+    code = main(train_argv(out, "rounds=4", "batch_size_train=1000", "lr=1e30", "checkpoint_every=3"))
+    assert code == 1
+    assert not (out / CHECKPOINT).exists()
+    assert "no checkpoint was written yet" in (out / FAILED).read_text()
+
+
+def test_newer_checkpoint_format_is_named_as_such(tmp_path):
+    config = build_config(None, CONTROL, "MNIST5k", None, SETTINGS)
+    path = tmp_path / CHECKPOINT
+    torch.save({"format": 99, "something_new": 1}, path)
+    with pytest.raises(HeteroFLError, match=r"written by a newer heterofl \(format 99; this version reads 2\)"):
+        read_checkpoint(path, config)

@@ -95,6 +95,13 @@ def read_checkpoint(path: str | Path, config: ExperimentConfig) -> dict[str, Any
         raise HeteroFLError(
             "checkpoint", f"{path} is truncated or corrupt ({type(error).__name__}); delete it to start the run afresh"
         ) from None
+    version = blob.get("format") if isinstance(blob, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise HeteroFLError(
+            "checkpoint",
+            f"{path} was written by a newer heterofl (format {version}; this version reads {FORMAT_VERSION});"
+            " resume it with that version, or delete it to start afresh",
+        )
     if not isinstance(blob, dict) or not set(blob) >= _KEYS:
         missing = ", ".join(sorted(_KEYS - set(blob))) if isinstance(blob, dict) else "all"
         raise HeteroFLError(

@@ -108,7 +108,8 @@ def _train_locked(
     try:
         state = federation.train(state, after_round)
     except DivergenceError as error:
-        message = f"run diverged at round {error.round}: {error}; last good checkpoint kept at {checkpoint}"
+        kept = f"last good checkpoint kept at {checkpoint}" if checkpoint.exists() else "no checkpoint was written yet"
+        message = f"run diverged at round {error.round}: {error}; {kept}"
         write_text(out / FAILED, message + "\n")
         raise RunFailed(message) from None
     history = pd.DataFrame(state.history)
