@@ -20,7 +20,6 @@ import logging
 import math
 import re
 from pathlib import Path
-from statistics import NormalDist
 
 import pandas as pd
 
@@ -49,30 +48,14 @@ SECTION_FIELDS = ("fed", "num_users", "frac", "norm", "scale", "mask", "model", 
 KINDS = ("Global", "Local")
 LEVEL = 0.95
 
-# Two-sided 95 % Student-t quantiles t_{0.975, df} for df = 1..30, from scipy.stats.t.ppf(0.975, df) (rounded to
-# 6 decimals) and written here so that the report does not depend on scipy. Above 30 degrees of freedom the
-# Cornish-Fisher expansion around the normal quantile in `t_quantile` is accurate to better than 1e-5.
-T_975 = (
-    12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004, 2.262157, 2.228139,
-    2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963,
-    2.079614, 2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272,
-)  # fmt: skip
-
 
 def t_quantile(df: int) -> float:
     """The 0.975 quantile of Student's t with ``df`` degrees of freedom (the 95 % two-sided interval's factor)."""
+    from scipy.stats import t
+
     if df < 1:
         raise ValueError(f"degrees of freedom must be >= 1, got {df}")
-    if df <= len(T_975):
-        return T_975[df - 1]
-    z = NormalDist().inv_cdf(0.975)
-    terms = (
-        (z**3 + z) / 4,
-        (5 * z**5 + 16 * z**3 + 3 * z) / 96,
-        (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384,
-        (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160,
-    )
-    return z + sum(term / df ** (i + 1) for i, term in enumerate(terms))
+    return float(t.ppf(0.5 + LEVEL / 2, df))
 
 
 def paired_interval(differences: list[float]) -> tuple[float, float, float, int]:
