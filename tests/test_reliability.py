@@ -26,6 +26,7 @@ from heterofl.cli import build_config, main
 from heterofl.errors import HeteroFLError
 from heterofl.federation import RunState
 from heterofl.io import write_bytes
+from heterofl.lock import LOCK_NAME
 from heterofl.results import CHECKPOINT, FAILED, RUN_FILES
 
 CONTROL = "1_4_0.5_iid_fix_e1_bn_1_1"
@@ -91,7 +92,7 @@ def test_sigkilled_run_resumes_bitwise_identical(engine, tmp_path):
     # a killed run leaves nothing a reader could take for complete: only the checkpoint and the log
     assert final_files(killed) == []
     left = {p.name for p in killed.iterdir() if not (p.name.startswith(".") and p.name.endswith(".tmp"))}
-    assert left <= {CHECKPOINT, "train.log"}, left
+    assert left <= {CHECKPOINT, "train.log", LOCK_NAME}, left  # a killed writer's lock is stale, replaced on resume
     config = build_config(None, CONTROL, "MNIST5k", None, (*SETTINGS, *settings))
     stopped_at = int(read_checkpoint(killed / CHECKPOINT, config)["round"])
     assert 1 <= stopped_at < rounds
