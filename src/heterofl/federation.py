@@ -170,9 +170,7 @@ class Federation:
             local = stacked_submodels(params, self.layout, selections)
             trained = self.engine.train(self.train_model(rate), local, group, settings, metrics)
             check_finite(trained, group, metrics)
-            shared = all(s == selections[0] for s in selections)
-            labels = torch.stack([job.labels_held for job in group])
-            aggregator.add(trained, selections[0] if shared else selections, labels)
+            aggregator.add(trained, selections, torch.stack([job.labels_held for job in group]))
         return aggregator.result(), metrics.summary()
 
     def run_round(self, state: RunState) -> RunState:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from heterofl.config import ExperimentConfig
@@ -58,13 +57,14 @@ def run_key(config: ExperimentConfig) -> str:
     return f"{config.dataset}/{config.model}/{run_name(config)}/seed{config.seed}"
 
 
-def run_folder(runs_root: str | Path, config: ExperimentConfig) -> Path:
-    return Path(runs_root) / run_key(config)
-
-
 def control_of(name: str) -> str:
     """The control string of a run name (the part before the first ``+``)."""
     return name.split("+", 1)[0]
+
+
+def tags_of(name: str) -> list[str]:
+    """The ``+tags`` of a run name, in order (empty for a default HeteroFL run)."""
+    return name.split("+")[1:]
 
 
 def is_run_name(name: str) -> bool:

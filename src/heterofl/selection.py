@@ -109,7 +109,3 @@ def as_selection(layout: Layout, selection: Selection | dict[str, int]) -> Selec
     if selection and all(isinstance(v, Units) for v in selection.values()):
         return selection
     return prefix_selection(layout, selection)  # type: ignore[arg-type]
-
-
-def selection_widths(selection: Selection) -> dict[str, int]:
-    return {key: units.width for key, units in selection.items()}

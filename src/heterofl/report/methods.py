@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from heterofl.identity import tags_of
 from heterofl.io import write_csv, write_text
 from heterofl.report.aggregate import LETTERS, global_metric, is_non_iid, letter_order, local_metric, metric_word
 from heterofl.report.formatting import MISSING, fmt_mean_std
@@ -74,7 +75,7 @@ def paired_interval(differences: list[float]) -> tuple[float, float, float, int]
 def _variant(run: object, method: str) -> str:
     if not isinstance(run, str) or "+" not in run:
         return ""
-    tags = [t for t in run.split("+")[1:] if t != method and not re.fullmatch(r"blocks\d+", t)]
+    tags = [t for t in tags_of(run) if t != method and not re.fullmatch(r"blocks\d+", t)]
     return "+".join(tags)
 
 
