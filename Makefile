@@ -6,18 +6,29 @@ PY := $(VENV)/bin/python
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test figures lint unit pipeline-checks clean-ci
+.PHONY: run test figures publish lint unit pipeline-checks clean-ci
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
+# Full reproduction: every run retrained into results/ (the committed cache is not read: cache=null).
 run: $(VENV)/.installed
-	snakemake --cores all
+	snakemake --cores all --config cache=
 
+# Tables and figures under results/ from the committed cache (and any run finished in results/): no training.
 figures: $(VENV)/.installed
 	snakemake figures --cores all
+
+# Maintainers only, after `make run` on a clean checkout: replace the committed cache with results/'s small files.
+publish:
+	test -f results/summary/runs.csv
+	rm -rf results/committed.new && mkdir -p results/committed.new
+	cd results && find runs partitions summary tables -type f \( -name '*.csv' -o -name '*.yaml' -o -name '*.md' \
+		-o -name '*.tex' -o -name '*.txt' -o -name DIVERGED \) -exec install -D -m 0644 {} committed.new/{} \;
+	cp results/committed/.read-only results/committed.new/
+	rm -rf results/committed && mv results/committed.new results/committed
 
 lint: $(VENV)/.installed
 	ruff check

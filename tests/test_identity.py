@@ -40,7 +40,7 @@ def test_committed_default_grid_keeps_its_folders():
     runs = expand_runs(config)
     assert len(runs) == 32
     for run in runs:
-        assert (ROOT / config["results"] / "runs" / run.key / "config.yaml").is_file(), run.key
+        assert (ROOT / config["cache"] / "runs" / run.key / "config.yaml").is_file(), run.key
 
 
 def test_method_axis_multiplies_the_grid_and_names_each_run():

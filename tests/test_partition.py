@@ -369,3 +369,23 @@ def test_dirichlet_test_labels_stay_within_train_labels_for_uneven_sizes(seed):
     for tr, te in zip(p.train_indices, p.test_indices, strict=True):
         expected = np.bincount(train_y[tr], minlength=10) * 29 / 37
         assert np.all(np.abs(np.bincount(test_y[te], minlength=10) - expected) < 1)
+
+
+def test_partition_file_and_every_atomic_output_get_the_umask_mode_not_0600(mnist5k, tmp_path) -> None:
+    """mkstemp creates 0600 files; every writer goes through heterofl.io, which gives them open()'s mode."""
+    import os
+
+    from heterofl.io import write_text
+
+    before = os.umask(0o022)
+    try:
+        write_partition(make_partition(mnist5k, "iid", 4, 0), tmp_path / "partition.json")
+        write_text(tmp_path / "other.txt", "x\n")
+        os.umask(0o077)
+        write_partition(make_partition(mnist5k, "iid", 4, 0), tmp_path / "private.json")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "partition.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "other.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600  # the umask is respected, not overridden
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.txt", "partition.json", "private.json"]

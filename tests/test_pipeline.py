@@ -10,8 +10,10 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -26,10 +28,22 @@ def _workspace(tmp_path: Path, with_results: bool = False) -> Path:
     work = tmp_path / "wf"
     shutil.copytree(REPO / "workflow", work / "workflow")
     shutil.copytree(REPO / "config", work / "config")
-    if with_results:  # only what git holds of results/ (a developer's tree also has models, partitions, figures)
+    shutil.copy(REPO / ".gitignore", work / ".gitignore")
+    if with_results:  # only what git holds of results/ (the committed, read-only cache)
         ignored = shutil.ignore_patterns("*.pt", "*.json", "*.pdf", "*.png", "*.log", "FAILED", ".snakemake_timestamp")
-        shutil.copytree(REPO / "results", work / "results", ignore=ignored)
+        shutil.copytree(REPO / "results" / "committed", work / "results" / "committed", ignore=ignored)
     return work
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _git(work: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
+    env["GIT_COMMITTER_EMAIL"] = "t@t"
+    result = subprocess.run(["git", *args], cwd=work, env=env, capture_output=True, text=True, check=True)
+    return result.stdout
 
 
 def _snakemake(work: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -87,7 +101,7 @@ def test_ci_grid_runs_then_figures_rebuild_from_cache_without_training(tmp_path)
 
     # A fresh clone: no Snakemake metadata, no models, checkpoints, partitions, logs, tables or figures.
     shutil.rmtree(work / ".snakemake")
-    shutil.rmtree(work / "logs")
+    shutil.rmtree(results / "logs")
     shutil.rmtree(results / "tables")
     shutil.rmtree(results / "figures")
     for pattern in ("runs/**/*.pt", "partitions/**/*.json"):
@@ -107,19 +121,101 @@ def test_ci_grid_runs_then_figures_rebuild_from_cache_without_training(tmp_path)
 
 def test_committed_default_results_rebuild_figures_without_training(tmp_path):
     work = _workspace(tmp_path, with_results=True)
-    committed = work / "results"
+    committed = work / "results" / "committed"
     if not (committed / "summary" / "runs.csv").is_file():
-        pytest.fail("results/summary/runs.csv is not committed: run `make run` and commit the metric files")
-    for folder in ("tables", "figures"):
-        shutil.rmtree(committed / folder, ignore_errors=True)
+        pytest.fail("results/committed/summary/runs.csv is not committed: run `make run`, `make publish` and commit")
     _age_randomly(work)
-    before = (committed / "summary" / "runs.csv").read_bytes()
+    before = _snapshot(committed)
     plan = _planned_jobs(_snakemake(work, "figures", "-n").stdout)
     assert not {"partition", "train_run", "evaluate"} & set(plan), plan
     _snakemake(work, "figures", "--cores", "2")
-    assert (committed / "tables" / "index.md").is_file()
-    assert (committed / "figures" / "results" / "interpolation_MNIST5k_iid_global.png").is_file()
-    assert (committed / "summary" / "runs.csv").read_bytes() == before
+    fresh = work / "results"
+    assert (fresh / "figures" / "results" / "interpolation_MNIST5k_iid_global.png").is_file()
+    assert (fresh / "figures" / "partitions" / "MNIST5k_non-iid-2_users20_seed0.png").is_file()
+    # The committed summary and tables are exactly what the committed runs give with the code of this tree.
+    assert (fresh / "summary" / "runs.csv").read_bytes() == (committed / "summary" / "runs.csv").read_bytes()
+    for table in sorted((committed / "tables").glob("*")):
+        assert (fresh / "tables" / table.name).read_bytes() == table.read_bytes(), table.name
+    assert _snapshot(committed) == before, "the committed cache is read-only"
+    assert not list(fresh.glob("runs/**/*")), "figures must not train"
+
+
+def test_ctrl_c_during_a_full_reproduction_changes_no_committed_file(tmp_path):
+    """SIGINT to the whole process group (what Ctrl-C does) while the first runs train, as in `make run`."""
+    work = _workspace(tmp_path, with_results=True)
+    _git(work, "init", "-q")
+    _git(work, "add", "-A")
+    _git(work, "commit", "-qm", "clone")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--config", "cache="],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not list((work / "results" / "runs").glob("**/checkpoint.pt")):  # a run is mid-training
+            assert process.poll() is None and time.monotonic() < deadline, "no run started training"
+            time.sleep(0.5)
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode != 0
+    assert _git(work, "status", "--porcelain", "--untracked-files=all") == ""
+    _snakemake(work, "--unlock")
+    plan = _planned_jobs(_snakemake(work, "figures", "-n").stdout)
+    assert not {"partition", "train_run", "evaluate"} & set(plan), plan
+
+    # The root now belongs to config/config.yaml: a user's own config cannot write there ...
+    config = yaml.safe_load((work / "config" / "config.yaml").read_text())
+    config["seeds"] = [1]
+    (work / "config" / "mine.yaml").write_text(yaml.safe_dump(config))
+    refused = _snakemake(work, "-n", "--configfile", "config/mine.yaml", check=False)
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert refused.returncode != 0 and len(errors) == 1, refused.stderr[-2000:]
+    assert "results: results holds the outputs of config/config.yaml" in errors[0]
+    # ... nor into the committed tree.
+    config["results"] = "results/committed/mine"
+    (work / "config" / "mine.yaml").write_text(yaml.safe_dump(config))
+    refused = _snakemake(work, "-n", "--configfile", "config/mine.yaml", check=False)
+    assert refused.returncode != 0 and "read-only results tree results/committed" in refused.stderr
+    assert _git(work, "status", "--porcelain") == "?? config/mine.yaml\n"
+
+
+def test_a_failing_config_and_a_damaged_cache_change_nothing_else(tmp_path):
+    work = _workspace(tmp_path, with_results=True)
+    committed = work / "results" / "committed"
+    before = _snapshot(committed)
+    # A config that fails in its training job (no GPU here), with its own root: the onerror handler writes
+    # only under that root, and the committed cache stays byte-identical.
+    config = yaml.safe_load((work / "config" / "ci.yaml").read_text())
+    config.update(results="results-fail", device="cuda")
+    config["experiments"][0]["fix"], config["experiments"][0]["dynamic"] = ["e1"], []
+    config["experiments"][0]["splits"] = ["iid"]
+    (work / "config" / "fail.yaml").write_text(yaml.safe_dump(config))
+    failed = _snakemake(work, "--cores", "1", "--configfile", "config/fail.yaml", check=False)
+    assert failed.returncode != 0
+    assert (work / "results-fail" / "summary" / "missing_runs.txt").read_text().count("\n") == 1
+    assert _snapshot(committed) == before
+    assert not (work / "results" / "summary").exists()
+
+    # A damaged cached file is named at planning time; nothing runs and nothing is deleted.
+    _snakemake(work, "figures", "--cores", "2")
+    summary = _snapshot(work / "results" / "summary")
+    damaged = next(committed.glob("runs/*/*/*a1_bn_1_1/seed0/eval.csv"))
+    text = damaged.read_text().splitlines()
+    text[2] = ",".join(text[2].split(",")[:3] + ["nan"] + text[2].split(",")[4:])
+    damaged.write_text("\n".join(text) + "\n")
+    result = _snakemake(work, "figures", "-n", check=False)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode != 0 and len(errors) == 1, result.stderr[-2000:]
+    assert str(damaged.relative_to(work)) in errors[0] and "line 3, column final" in errors[0]
+    assert _snapshot(work / "results" / "summary") == summary
 
 
 def test_keep_going_builds_tables_from_finished_runs_and_lists_failures(tmp_path):

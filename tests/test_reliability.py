@@ -36,7 +36,8 @@ SETTINGS = ("local_epochs=1", "eval_rates=global", "checkpoint_every=1")
 
 def train_argv(out: Path, *settings: str) -> list[str]:
     argv = ["train", *BASE, "--out", str(out)]
-    for pair in (*SETTINGS, *settings):
+    given = {pair.split("=", 1)[0] for pair in settings}  # a key given twice is refused: settings override
+    for pair in (*(p for p in SETTINGS if p.split("=", 1)[0] not in given), *settings):
         argv += ["--set", pair]
     return argv
 
@@ -265,3 +266,135 @@ def test_newer_checkpoint_format_is_named_as_such(tmp_path):
     torch.save({"format": 99, "something_new": 1}, path)
     with pytest.raises(HeteroFLError, match=r"written by a newer heterofl \(format 99; this version reads 2\)"):
         read_checkpoint(path, config)
+
+
+# ------------------------------------------------------------------------------------ divergence without NaN
+
+
+def history_of(losses: list[float], metric: list[float | None], column: str = "e_Global-Accuracy") -> pd.DataFrame:
+    """A hand-made history.csv: one train loss per round, the global metric on evaluated rounds (None: none)."""
+    return pd.DataFrame(
+        {
+            "round": range(1, len(losses) + 1),
+            "train_loss": losses,
+            column: [float("nan") if v is None else v for v in metric],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "losses", "accuracy"),
+    [
+        ("lr 1000: loss 1e5, accuracy at chance", [2.3, 5e2, 1e5], [10.0, 9.8, 11.35]),
+        ("first round already exploded", [4e3, 2e4, 1e5], [10.0, 10.2, 9.9]),
+        ("learned, then blew up", [0.4, 0.2, 6.0], [92.0, 10.0, 10.0]),
+        ("evaluated every other round", [2.3, 90.0, 300.0, 80.0, 60.0], [None, 10.0, None, 11.0, 10.0]),
+    ],
+)
+def test_divergence_rule_flags_exploded_runs_at_chance(case, losses, accuracy):
+    from heterofl.divergence import detect_divergence
+
+    reason = detect_divergence(history_of(losses, accuracy), "e", 10)
+    assert reason is not None, case
+    assert "\n" not in reason and f"{losses[-1]:.3g}" in reason and "chance 10 %" in reason, reason
+
+
+@pytest.mark.parametrize(
+    ("case", "losses", "accuracy"),
+    [
+        ("healthy but slow: loss near ln 10, accuracy at chance", [2.31, 2.30, 2.30, 2.29], [10.0, 9.8, 11.0, 10.4]),
+        ("healthy and learning", [2.3, 1.2, 0.6], [40.0, 75.0, 88.0]),
+        ("loss spiked but accuracy above chance", [2.3, 80.0, 40.0], [10.0, 30.0, 55.0]),
+        ("recovered at the last evaluation", [2.3, 1e3, 30.0], [10.0, 10.0, 20.0]),
+        ("only one evaluation", [2.3, 1e3, 1e5], [None, None, 10.0]),
+        ("loss up but below 10 x ln C", [2.3, 9.0, 20.0], [10.0, 10.0, 10.0]),
+    ],
+)
+def test_divergence_rule_leaves_healthy_or_recovering_runs_alone(case, losses, accuracy):
+    from heterofl.divergence import detect_divergence
+
+    assert detect_divergence(history_of(losses, accuracy), "e", 10) is None, case
+
+
+def test_divergence_rule_for_the_language_model_uses_the_uniform_perplexity():
+    from heterofl.divergence import detect_divergence
+
+    column = "a_Global-Perplexity"
+    exploded = history_of([6.9, 300.0, 2e3], [None, 1e4, float("inf")], column)
+    assert "uniform model 1e+03" in detect_divergence(exploded, "a", 1000)
+    learning = history_of([6.9, 6.0, 70.0], [None, 900.0, 400.0], column)  # loss up, perplexity below 1000 / 1.5
+    assert detect_divergence(learning, "a", 1000) is None
+    assert detect_divergence(history_of([6.9, 100.0], [None, None]).drop(columns="e_Global-Accuracy"), "e", 10) is None
+
+
+def test_finite_divergence_is_flagged_kept_and_left_out_of_the_tables(tmp_path, capsys):
+    """lr 1000: the loss goes to hundreds or more without NaN and the global model sits at chance; the run
+    finishes with all its files and a DIVERGED line, and the tables average only the healthy seed."""
+    from heterofl.evaluate_run import evaluate_run
+    from heterofl.report import write_summary, write_tables
+    from heterofl.results import DIVERGED, run_dir
+
+    root = tmp_path / "runs"
+    bad, good = run_dir(root, "MNIST5k", "conv", CONTROL, 0), run_dir(root, "MNIST5k", "conv", CONTROL, 1)
+    assert main(train_argv(bad, "rounds=3", "lr=1000", "batch_size_train=1000")) == 0
+    assert main([*train_argv(good, "rounds=1", "batch_size_train=1000"), "--seed", "1"]) == 0
+    assert final_files(bad) == sorted(RUN_FILES[k] for k in ("config", "history", "model"))
+    reason = (bad / DIVERGED).read_text()
+    assert reason.count("\n") == 1 and "train loss" in reason and "chance 10 %" in reason, reason
+    assert f"WARNING {bad} diverged: {reason.strip()}" in (bad / "train.log").read_text()
+    assert f"{bad} diverged" in capsys.readouterr().err
+    assert not (good / DIVERGED).exists()
+    for run in (bad, good):
+        evaluate_run(run)
+
+    write_summary(tmp_path / "summary", root)
+    runs = pd.read_csv(tmp_path / "summary" / "runs.csv")
+    flags = runs.groupby("seed")["diverged"].first()
+    assert flags.to_dict() == {0: True, 1: False}
+    assert runs.loc[runs["seed"] == 0, "diverged_reason"].iloc[0] == reason.strip()
+    write_tables(tmp_path / "summary" / "runs.csv", tmp_path / "tables")
+    raw = pd.read_csv(tmp_path / "tables" / "combination_MNIST5k_raw.csv")
+    healthy = runs[(runs["seed"] == 1) & (runs["metric"] == "Global-Accuracy") & (runs["letter"] == "e")]
+    assert raw["iid_n"].tolist() == [1] and raw["iid_mean"].iloc[0] == pytest.approx(healthy["mean_last_k"].iloc[0])
+    note = f"excluded: MNIST5k/conv/{CONTROL}/seed0 diverged ({reason.strip()})"
+    for ext in ("md", "index"):
+        text = (tmp_path / "tables" / ("index.md" if ext == "index" else "combination_MNIST5k.md")).read_text()
+        assert note in text, text
+    assert "excluded: MNIST5k/conv/" in (tmp_path / "tables" / "combination_MNIST5k.tex").read_text()
+
+
+# ------------------------------------------------------------------------------------ refusals and logs
+
+
+def test_client_without_training_data_is_refused_before_training_naming_it(tmp_path, capsys):
+    """A hand-made partition that gives clients 1 and 3 nothing: one line naming them, no run folder files."""
+    from heterofl.data import load_dataset, make_partition, write_partition
+    from heterofl.data.partition import _build
+
+    dataset = load_dataset("MNIST5k")
+    full = make_partition(dataset, "iid", 4, 0)
+    fields = {k: getattr(full, k) for k in ("dataset", "scheme", "variant", "seed", "num_users", "dataset_fingerprint")}
+    empty = np.empty(0, dtype=np.int64)
+    train = tuple(empty if u in (1, 3) else ix for u, ix in enumerate(full.train_indices))
+    labels = tuple(empty if u in (1, 3) else ix for u, ix in enumerate(full.label_sets))  # consistent, else refused
+    write_partition(
+        _build(**fields, train_indices=train, test_indices=full.test_indices, label_sets=labels),
+        tmp_path / "partition.json",
+    )
+    out = tmp_path / "run"
+    code = main([*train_argv(out, "rounds=1"), "--partition", str(tmp_path / "partition.json")])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("error: partition: "), lines
+    assert "no training samples to clients 1, 3 (of 4)" in lines[0], lines[0]
+    assert not (out / "train.log").exists() and not (out / FAILED).exists()  # no empty log, no divergence
+
+
+def test_failed_run_logs_its_message_in_train_log_once_on_stderr(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(train_argv(out, "rounds=2", "batch_size_train=1000", "lr=1e30")) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    message = (out / FAILED).read_text().strip()
+    assert err == [f"error: {message}"]
+    log_text = (out / "train.log").read_text()
+    assert log_text.strip() and f"ERROR {message}" in log_text

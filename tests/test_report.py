@@ -201,3 +201,38 @@ def test_empty_runs_root_still_writes_fixed_files(tmp_path) -> None:
     names = sorted(str(p.relative_to(tmp_path / "out")) for p in written)
     assert names == ["summary/history.csv", "summary/missing_runs.txt", "summary/runs.csv", "tables/index.md"]
     assert (tmp_path / "out" / "summary" / "missing_runs.txt").read_text() == f"{tmp_path / 'runs' / 'x'}\n"
+
+
+def test_diverged_run_is_collected_with_its_flag_and_left_out_of_every_mean(tmp_path) -> None:
+    """Seed 2 of the a1 run is flagged DIVERGED (and would drag the mean to ~10 %): the summary keeps it with
+    the flag, the tables average seeds 0 and 1 only and name the excluded run under every MNIST5k table."""
+    root, control = tmp_path / "runs", "1_100_0.1_iid_fix_a1_bn_1_1"
+    for seed in (0, 1):
+        write_run(root, control, seed)
+    write_run(root, "1_100_0.1_non-iid-2_fix_a1_bn_1_1", 0)
+    bad = write_run(root, control, 2)
+    evaluation = pd.read_csv(bad / "eval.csv")
+    evaluation[["final", "best", "mean_last_k"]] = 10.0
+    evaluation.to_csv(bad / "eval.csv", index=False)
+    reason = "train loss 1e+05 in the last round is above 10 x min(first round 2.3, ln 10 = 2.3) and more"
+    (bad / "DIVERGED").write_text(reason + "\n")
+
+    runs, _ = collect_runs(root)
+    assert runs.groupby("seed")["diverged"].all().to_dict() == {0: False, 1: False, 2: True}
+    assert set(runs.loc[runs["seed"] == 2, "diverged_reason"]) == {reason}
+    assert set(runs.loc[runs["seed"] != 2, "diverged_reason"]) == {""}
+
+    out = tmp_path / "out"
+    build_report(root, out)
+    raw = pd.read_csv(out / "tables" / "combination_MNIST5k_raw.csv")
+    mean, std = expected(control)
+    assert raw.iloc[0]["iid_n"] == 2 and raw.iloc[0]["iid_mean"] == pytest.approx(mean)
+    assert raw.iloc[0]["iid_std"] == pytest.approx(std)
+    note = f"excluded: MNIST5k/conv/{control}/seed2 diverged ({reason})"
+    for stem in ("combination_MNIST5k", "submodels_MNIST5k_iid"):
+        assert note in (out / "tables" / f"{stem}.md").read_text()
+        assert r"excluded: MNIST5k/conv/1\_100\_0.1\_iid" in (out / "tables" / f"{stem}.tex").read_text()
+    assert note not in (out / "tables" / "submodels_MNIST5k_non-iid-2.md").read_text()  # another split
+    assert f"- {note}" in (out / "tables" / "index.md").read_text()
+    sub = pd.read_csv(out / "tables" / "submodels_MNIST5k_iid_raw.csv")
+    assert sub.loc[sub["control"] == control, "n_seeds"].tolist() == [2]

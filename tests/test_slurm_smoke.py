@@ -154,6 +154,8 @@ def test_pipeline_tiny_config_runs_through_slurm(tmp_path: Path) -> None:
     train_id = next(job for job, rule in submitted.items() if rule == "train_run")
     run = work / "results-slurm" / "runs" / "MNIST5k" / "conv" / "1_5_0.4_iid_fix_e1_bn_1_1" / "seed0"
     assert (run / "eval.csv").is_file() and (run / "model.pt").is_file()
-    train_log = work / "logs" / "train" / "MNIST5k" / "conv" / "1_5_0.4_iid_fix_e1_bn_1_1" / "seed0.log"
+    train_log = (
+        work / "results-slurm" / "logs" / "train" / "MNIST5k" / "conv" / "1_5_0.4_iid_fix_e1_bn_1_1" / "seed0.log"
+    )
     assert f"running as SLURM job {train_id}" in train_log.read_text()
     assert (work / "results-slurm" / "tables" / "index.md").is_file()

@@ -17,21 +17,30 @@ import yaml
 
 from heterofl.config import ExperimentConfig
 from heterofl.data.registry import dataset_names
-from heterofl.errors import HeteroFLError
+from heterofl.errors import HeteroFLError, os_error_line
 from heterofl.lock import run_lock
 from heterofl.models.registry import model_names, model_spec
+from heterofl.output_paths import check_outputs
 from heterofl.settings_file import load_yaml, read_yaml_config
 
 log = logging.getLogger("heterofl")
 _DATASET_HELP = ", ".join(dataset_names()[:-1]) + f" or {dataset_names()[-1]}."
 
 
+class _LazyFileHandler(logging.FileHandler):
+    """Creates the log's folder, like the file, at the first line logged: a refused input leaves neither."""
+
+    def _open(self):
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
 def _setup_logging(log_file: str | Path | None, verbose: bool = False) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     handlers[0].setLevel(logging.INFO if verbose else logging.WARNING)
+    handlers[0].addFilter(lambda record: not getattr(record, "file_only", False))  # said on stderr otherwise
     if log_file:
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(log_file, delay=True)  # no empty log for a refused input
+        file_handler = _LazyFileHandler(log_file, delay=True)  # no empty log (or folder) for a refused input
         file_handler.setLevel(logging.INFO)
         handlers.append(file_handler)
     logging.basicConfig(
@@ -40,13 +49,17 @@ def _setup_logging(log_file: str | Path | None, verbose: bool = False) -> None:
 
 
 def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
-    out = {}
+    out, seen = {}, {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise HeteroFLError("--set", f"{pair!r} is not KEY=VALUE", "e.g. --set rounds=10")
+        key = key.strip()
+        if key in seen:  # the last one would win silently, hiding a typo in a long command line
+            raise HeteroFLError(key, f"is given twice (--set {seen[key]} and --set {pair})", "one --set per key")
+        seen[key] = pair
         try:
-            out[key.strip()] = load_yaml(value)
+            out[key] = load_yaml(value)
         except yaml.YAMLError:
             raise HeteroFLError(key, f"{value!r} is not a valid value") from None
     return out
@@ -64,7 +77,7 @@ def build_config(
     if seed is not None:
         values["seed"] = seed
     values.update(_parse_overrides(overrides))
-    return ExperimentConfig.from_dict(values)
+    return ExperimentConfig.from_dict(values, requested=True)
 
 
 _config_options = [
@@ -111,6 +124,7 @@ def partition(dataset, split, num_users, seed, variant, data_root, out, stats, h
         write_partition_statistics,
     )
 
+    check_outputs({}, {"--out": out, "--stats": stats, "--heatmap": heatmap, "--log": log_file})
     _setup_logging(log_file)
     validate_split_mode(split)
     data = load_dataset(dataset, data_root)
@@ -144,6 +158,7 @@ def heatmap(stats_csv, outputs, title) -> None:
 
     if not Path(stats_csv).is_file():
         raise HeteroFLError("--stats", f"{stats_csv} does not exist", "a CSV written by 'heterofl partition --stats'")
+    check_outputs({}, {"--out": outputs})
     for path in outputs:
         plot_heatmap_from_statistics(stats_csv, path, title)
 
@@ -170,9 +185,34 @@ def train(
     if partition_path is not None and not Path(partition_path).is_file():
         raise HeteroFLError("partition", f"{partition_path} does not exist", "a file written by 'heterofl partition'")
     pick_device(device)  # reject a bad --device before anything is written
-    _setup_logging(log_file or Path(out) / "train.log")  # the file appears at the first line logged
-    with run_lock(out):  # a second writer is refused before it logs anything
-        _train_with_progress(config, out, partition_path, device, quiet)
+    check_outputs({"--out": out}, {"--log": log_file})
+    log_path = Path(log_file) if log_file else Path(out) / "train.log"
+    _setup_logging(log_path)  # the file appears at the first line logged
+    created = [p for p in (Path(out), *Path(out).parents) if not p.exists()]  # deepest first
+    try:
+        with run_lock(out):  # a second writer is refused before it logs anything
+            _train_with_progress(config, out, partition_path, device, quiet)
+    except HeteroFLError:  # refused (data, partition, checkpoint): a new run folder must not stay behind
+        _remove_created(created, log_path)
+        raise
+
+
+def _remove_created(created: list[Path], log_path: Path) -> None:
+    """Undo the folders a refused ``train`` created (its log included) when nothing else is in them."""
+    if not created:
+        return
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler):
+            root.removeHandler(handler)
+            handler.close()
+    if log_path.parent in created and log_path.is_file():
+        log_path.unlink()
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or not ours to remove): keep it and everything above it
+            break
 
 
 def _train_with_progress(config, out, partition_path, device, quiet: bool) -> None:
@@ -209,7 +249,10 @@ def _train_with_progress(config, out, partition_path, device, quiet: bool) -> No
 def evaluate(run_path, out, partition_path, device, log_file) -> None:
     """Evaluate a trained run's final model at every rate and summarise its history into eval.csv."""
     from heterofl.evaluate_run import evaluate_run
+    from heterofl.federation import pick_device
 
+    pick_device(device)
+    check_outputs({}, {"--out": out or Path(run_path) / "eval.csv", "--log": log_file})
     _setup_logging(log_file)
     with run_lock(run_path):
         frame = evaluate_run(run_path, out, partition_path, device)
@@ -230,6 +273,11 @@ def summarize(models, resnet_blocks, out) -> None:
         blocks = tuple(int(b) for b in resnet_blocks.split(","))
     except ValueError:
         raise HeteroFLError("--resnet-blocks", f"{resnet_blocks!r} is not a list of integers", "1,1,1,2") from None
+    if len(blocks) != 4 or any(b < 1 for b in blocks):
+        raise HeteroFLError(
+            "--resnet-blocks", f"{resnet_blocks!r} is not 4 positive block counts", "1,1,1,2 (paper) or 2,2,2,2"
+        )
+    check_outputs({}, {"--out": out})
     tables = []
     for name in models:
         kwargs = {"resnet_blocks": blocks} if "resnet_blocks" in model_spec(name).kwargs else {}
@@ -258,6 +306,7 @@ def report(runs_root, out_dir, expected, metric, log_file) -> None:
     """Summary, tables (CSV, Markdown, LaTeX) and figures (PDF, PNG) from every finished run under RUNS."""
     from heterofl.report import build_report
 
+    check_outputs({"--out": out_dir}, {"--log": log_file})
     _setup_logging(log_file)
     written = build_report(runs_root, out_dir, metric, list(expected))
     click.echo(f"{len(written)} files written under {out_dir}")
@@ -272,6 +321,7 @@ def aggregate(folders, expected, summary_dir, log_file) -> None:
     """Collect run folders into runs.csv, history.csv and missing_runs.txt (expected but unfinished)."""
     from heterofl.report import write_summary
 
+    check_outputs({"--out": summary_dir}, {"--log": log_file})
     _setup_logging(log_file)
     write_summary(summary_dir, folders=[*folders, *expected], expected=list(expected))
     click.echo(f"{summary_dir}: summary of {len(folders) + len(expected)} run folders written")
@@ -286,6 +336,7 @@ def tables(runs_csv, metric, out, log_file) -> None:
     """Paper-style tables from a summary runs.csv (no training, no data needed)."""
     from heterofl.report import write_tables
 
+    check_outputs({"--out": out}, {"--log": log_file})
     _setup_logging(log_file)
     click.echo(f"{len(write_tables(runs_csv, out, metric))} files written under {out}")
 
@@ -300,12 +351,52 @@ def figures(runs_csv, history_csv, metric, out, log_file) -> None:
     """Figures from the summary CSVs (no training, no data needed)."""
     from heterofl.report import write_figures
 
+    check_outputs({"--out": out}, {"--log": log_file})
     _setup_logging(log_file)
     click.echo(f"{len(write_figures(runs_csv, history_csv, out, metric))} files written under {out}")
 
 
+@cli.command()
+@click.option("--run", "folders", required=True, multiple=True, type=click.Path(file_okay=False), help="Run folder.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Scratch folder for the retrained runs.")
+@click.option("--tolerance", default=1.0, show_default=True, type=click.FloatRange(min=0), help="Accuracy points.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (bitwise needs the original's).")
+@click.option("--device", help="cpu, cuda, cuda:N (default: cuda when available).")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False))
+def reproduce(folders, out, tolerance, threads, device, log_file) -> None:
+    """Retrain finished runs from their config.yaml into OUT and compare with the originals.
+
+    Exit code 1 when a run differs by more than TOLERANCE accuracy points; OUT/comparison.csv has the numbers.
+    """
+    import pandas as pd
+    import torch
+
+    from heterofl.federation import pick_device
+    from heterofl.io import write_csv
+    from heterofl.reproduce import compare_runs, describe, original_config, retrain
+    from heterofl.runner import RunFailed
+
+    for folder in folders:
+        original_config(folder)  # every run readable before any training
+    pick_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    _setup_logging(log_file)
+    rows, outside = [], 0
+    for index, folder in enumerate(folders):
+        target = Path(out) / f"run{index}"
+        retrain(folder, target, device)
+        comparison = compare_runs(folder, target, tolerance)
+        rows.append({**comparison.row(), "retrained": str(target)})
+        outside += not comparison.within
+        click.echo(describe(comparison, folder))
+    write_csv(Path(out) / "comparison.csv", pd.DataFrame(rows))
+    if outside:
+        raise RunFailed(f"{outside} of {len(folders)} runs differ by more than {tolerance:g} accuracy points")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: one-line errors, exit 2 for bad input, 1 for a failed run."""
+    """Entry point: one-line errors, exit 2 for bad input or an unwritable output, 1 for a failed run."""
     from heterofl.runner import RunFailed
 
     try:
@@ -324,6 +415,12 @@ def main(argv: list[str] | None = None) -> int:
     except RunFailed as error:
         click.echo(f"error: {error}", err=True)
         return 1
+    except OSError as error:  # a full disk, a read-only folder: one line naming the path, not a traceback
+        line = os_error_line(error)
+        if line is None:
+            raise
+        click.echo(f"error: {line}", err=True)
+        return 2
     return 0
 
 

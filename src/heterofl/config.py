@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ MODEL_OF_DATASET = {name: spec.model for name, spec in DATASET_SPECS.items()}
 ENGINES = ("sequential", "batched", "auto")
 SPLIT_PATTERN = re.compile(r"^(iid|none|non-iid-(\d+)|dirichlet-(\d+(\.\d+)?|\.\d+))$")
 SPLIT_ALLOWED = "iid, non-iid-K (K >= 1 labels per client), dirichlet-A (A > 0), none"
+MAX_INT64 = 2**63 - 1
 
 
 def _parse_int_flag(name: str, text: str) -> int:
@@ -257,8 +259,12 @@ class ExperimentConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise HeteroFLError(name, f"{value!r} is not a positive integer", "integer >= 1")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise HeteroFLError("seed", f"{self.seed!r} is not a non-negative integer", "integer >= 0")
+            if value > MAX_INT64:  # torch, numpy and the CSVs hold 64-bit integers
+                raise HeteroFLError(name, f"{value} does not fit in 64 bits", f"integer in 1..{MAX_INT64}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_INT64:
+            raise HeteroFLError("seed", f"{self.seed!r} is not a non-negative 64-bit integer", f"0..{MAX_INT64}")
+        if not isinstance(self.data_root, str) or not self.data_root.strip():
+            raise HeteroFLError("data_root", f"{self.data_root!r} is not a folder path", "a non-empty string")
         for name in ("lr", "clip_norm"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
@@ -275,7 +281,7 @@ class ExperimentConfig:
             raise HeteroFLError("engine", f"{self.engine!r} is unknown", ", ".join(ENGINES))
         from heterofl.methods import METHOD_NAMES
 
-        if self.method not in METHOD_NAMES:
+        if not isinstance(self.method, str) or self.method not in METHOD_NAMES:
             raise HeteroFLError("method", f"{self.method!r} is unknown", ", ".join(METHOD_NAMES))
         if not isinstance(self.fjord_scaler, bool):
             raise HeteroFLError("fjord_scaler", f"{self.fjord_scaler!r} is not a boolean", "true or false")
@@ -297,9 +303,49 @@ class ExperimentConfig:
                 "[1, 1, 1, 2] (paper) or [2, 2, 2, 2]",
             )
 
+    @property
+    def evaluations(self) -> int:
+        """How many rounds evaluate: every ``eval_every``-th and always the last (``Federation.run_round``)."""
+        return -(-self.rounds // self.eval_every)
+
+    def check_requested(self, given: Iterable[str]) -> None:
+        """Refuse settings of a new request that contradict each other.
+
+        Only the settings named in ``given`` (those the user wrote: YAML file, ``--set``, the pipeline's
+        ``settings``) are checked, against the final values of the others: the reference's milestones for
+        200 rounds are not a contradiction of a 2-round test run that leaves them unset. A finished run's
+        ``config.yaml`` (every setting written out) is read without this check, so it stays readable.
+        """
+        given = set(given)
+        if "milestones" in given:
+            for milestone in self.milestones:
+                if milestone > self.rounds:
+                    raise HeteroFLError(
+                        "milestones",
+                        f"{milestone} is past rounds {self.rounds}: the learning rate would never drop there",
+                        f"increasing rounds in 1..{self.rounds}, or [] for a constant learning rate",
+                    )
+        if "eval_every" in given and self.eval_every > self.rounds:
+            raise HeteroFLError(
+                "eval_every",
+                f"{self.eval_every} is past rounds {self.rounds}: the run would evaluate only at its last round",
+                f"integer in 1..{self.rounds}",
+            )
+        if "last_k" in given and self.last_k > self.evaluations:
+            raise HeteroFLError(
+                "last_k",
+                f"{self.last_k} is more than the {self.evaluations} evaluations the run makes "
+                f"(rounds {self.rounds}, eval_every {self.eval_every})",
+                f"integer in 1..{self.evaluations}",
+            )
+
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ExperimentConfig:
-        """Build from a plain mapping (YAML), rejecting unknown keys by name."""
+    def from_dict(cls, values: dict[str, Any], requested: bool = False) -> ExperimentConfig:
+        """Build from a plain mapping (YAML), rejecting unknown keys by name.
+
+        ``requested``: a new request (the CLI, pipeline planning), whose given settings are also checked
+        against each other (:meth:`check_requested`); False for a finished run's ``config.yaml``.
+        """
         if not isinstance(values, dict):
             raise HeteroFLError("config", f"expected a mapping of settings, got {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)} | set(CONTROL_FIELDS)
@@ -319,7 +365,10 @@ class ExperimentConfig:
         for name in ("milestones", "resnet_blocks"):
             if name in values and not isinstance(values[name], list | tuple):
                 raise HeteroFLError(name, f"{values[name]!r} is not a list", "a list of integers")
-        return cls(control=control_obj, **values)
+        config = cls(control=control_obj, **values)
+        if requested:
+            config.check_requested(values)
+        return config
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML-friendly values; ``from_dict(to_dict())`` gives the same config."""

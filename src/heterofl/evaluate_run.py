@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from heterofl import provenance
 from heterofl.config import ExperimentConfig
+from heterofl.csv_checks import read_run_history
 from heterofl.data import load_dataset
 from heterofl.errors import HeteroFLError
 from heterofl.federation import Federation, pick_device
@@ -32,12 +34,14 @@ def evaluate_run(
         if not (run / RUN_FILES[key]).is_file():
             raise HeteroFLError("run", f"{run} has no {RUN_FILES[key]}; train it first", "a finished run folder")
     config = ExperimentConfig.from_dict(read_yaml_config(run / RUN_FILES["config"])).replace(eval_rates="all")
+    model_params = load_model_params(run / RUN_FILES["model"])  # every file of the run refused before the data
+    past_rounds = read_run_history(run / RUN_FILES["history"])
     dataset = load_dataset(config.dataset, config.data_root)
     partition = load_partition(config, dataset, partition_path)
     federation = Federation(config, dataset, partition, pick_device(device))
-    params = {k: v.to(federation.device) for k, v in load_model_params(run / RUN_FILES["model"]).items()}
+    params = {k: v.to(federation.device) for k, v in model_params.items()}
     final = federation.evaluate(params)
-    history = summarize_history(pd.read_csv(run / RUN_FILES["history"]), config.last_k).set_index(["letter", "metric"])
+    history = summarize_history(past_rounds, config.last_k).set_index(["letter", "metric"])
     rows = []
     for letter, metrics in final.items():
         for metric, value in metrics.items():
@@ -55,4 +59,6 @@ def evaluate_run(
             )
     frame = pd.DataFrame(rows)
     write_csv(out or run / RUN_FILES["eval"], frame)
+    if out is None:  # an evaluation written elsewhere (a reproduction check) is not this run's
+        provenance.append(run, provenance.record("evaluate", federation.device, federation.engine.name))
     return frame

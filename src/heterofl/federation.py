@@ -11,6 +11,7 @@ just that state written to disk.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,12 +39,17 @@ from heterofl.tasks import ImageTask, make_task
 def pick_device(requested: str | None = None) -> torch.device:
     """CUDA when present (or when asked for), else the CPU; ``auto`` or None chooses."""
     if requested and requested != "auto":
-        try:
-            device = torch.device(requested)
-        except RuntimeError:
-            raise HeteroFLError("device", f"{requested!r} is not a device", "auto, cpu, cuda, cuda:N") from None
+        # torch.device also takes mps, meta, xpu ...: kinds this code never runs on, so refused by name
+        if not isinstance(requested, str) or re.fullmatch(r"cpu|cuda(:\d+)?", requested) is None:
+            raise HeteroFLError("device", f"{requested!r} is not a device", "auto, cpu, cuda, cuda:N")
+        device = torch.device(requested)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise HeteroFLError("device", "cuda was requested but no GPU is available", "auto, cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise HeteroFLError(
+                "device", f"{requested!r} asks for GPU {device.index} of {count}", f"cuda:0..cuda:{count - 1}"
+            )
         return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

@@ -126,7 +126,8 @@ def expand_experiment(name: str, spec: dict[str, Any], seeds: list[int], default
                         "control": parsed,
                         "seed": seed,
                         **run_settings,
-                    }
+                    },
+                    requested=True,  # milestones past rounds, last_k above the evaluations: refused while planning
                 )
             except HeteroFLError as error:
                 raise HeteroFLError(f"experiments.{name}.{error.field}", error.problem, error.allowed) from None

@@ -17,13 +17,19 @@ import pandas as pd
 import torch
 import yaml
 
+from heterofl.errors import mark_output_error
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:  # disk full, read-only, permissions: the CLI names ``path`` in one line
+        mark_output_error(error, path)
+        raise
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs should be as readable as open() would make them
     try:
@@ -32,6 +38,9 @@ def atomic_path(path: str | Path):
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except OSError as error:
+        mark_output_error(error, path)
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

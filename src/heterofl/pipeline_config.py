@@ -157,7 +157,7 @@ def schema_problems(config: dict, schema: dict) -> list[str]:
 def settings_problems(config: dict) -> list[str]:
     """Settings that would override a run's identity, and output paths that are empty."""
     problems = []
-    for key in ("results", "data_root"):
+    for key in ("results", "data_root", "cache"):
         value = config.get(key)
         if isinstance(value, str) and not value.strip():
             problems.append(f"{key}: {value!r} is empty (allowed: a folder path, e.g. results)")

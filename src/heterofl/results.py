@@ -17,6 +17,8 @@ from heterofl.rates import RATE_OF_LETTER
 RUN_FILES = {"config": "config.yaml", "history": "history.csv", "eval": "eval.csv", "model": "model.pt"}
 CHECKPOINT = "checkpoint.pt"
 FAILED = "FAILED"
+DIVERGED = "DIVERGED"
+"""A finished run whose loss exploded without NaN (``heterofl.divergence``): one line, the reason."""
 _METRIC_COLUMN = re.compile(r"^([a-e])_(.+)$")
 
 

@@ -14,16 +14,18 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from heterofl import provenance
 from heterofl.checkpoint import read_checkpoint, restore_checkpoint, save_checkpoint
 from heterofl.config import ExperimentConfig
 from heterofl.data import Dataset, load_dataset, make_partition, read_partition
 from heterofl.data.partition import Partition
+from heterofl.divergence import detect_divergence
 from heterofl.errors import HeteroFLError
 from heterofl.federation import Federation, RunState, pick_device
 from heterofl.io import save_torch, write_csv, write_text, write_yaml
 from heterofl.local_training import DivergenceError
 from heterofl.lock import run_lock
-from heterofl.results import CHECKPOINT, FAILED, RUN_FILES
+from heterofl.results import CHECKPOINT, DIVERGED, FAILED, RUN_FILES
 
 log = logging.getLogger("heterofl")
 
@@ -51,6 +53,39 @@ def load_partition(config: ExperimentConfig, dataset: Dataset, partition_path: s
             f"a {split} partition",
         )
     return partition
+
+
+def check_training_data(partition: Partition, source: str | Path | None = None) -> None:
+    """Refuse a partition in which some client holds no training samples, naming those clients.
+
+    Such a client would run one empty batch whose mean loss is 0/0 = NaN, and the run would be reported as
+    diverged. Training it anyway would put its untouched submodel into the unweighted count-based average
+    (``aggregation.py``: every client holding an entry counts once, whatever its sample count), pulling every
+    round back towards the previous model; the reference's splits never leave a client without data, so no
+    reference behaviour is lost by refusing. ``make_partition`` never makes such a partition; a hand-made one can.
+    """
+    empty = [user for user, indices in enumerate(partition.train_indices) if len(indices) == 0]
+    if empty:
+        where = f"{source} " if source is not None else "the partition "
+        raise HeteroFLError(
+            "partition",
+            f"{where}gives no training samples to client{'s' if len(empty) > 1 else ''} "
+            f"{', '.join(map(str, empty))} (of {partition.num_users})",
+            "a partition in which every client holds at least one training sample",
+        )
+
+
+def flag_divergence(out: Path, config: ExperimentConfig, dataset: Dataset, history: pd.DataFrame) -> str | None:
+    """Write ``DIVERGED`` (one line: the reason, with its numbers) when a finite run diverged, and warn.
+
+    The run still finishes and keeps its files; the report reads the flag and leaves the run out of the means.
+    The rule: :func:`heterofl.divergence.detect_divergence`.
+    """
+    reason = detect_divergence(history, config.mode.letters[0], dataset.num_classes)
+    if reason is not None:
+        write_text(out / DIVERGED, reason + "\n")
+        log.warning("%s diverged: %s; flagged in %s, the report leaves it out of the means", out, reason, DIVERGED)
+    return reason
 
 
 def train_run(
@@ -81,6 +116,7 @@ def _train_locked(
         torch.backends.cudnn.benchmark = False
     dataset = load_dataset(config.dataset, config.data_root)
     partition = load_partition(config, dataset, partition_path)
+    check_training_data(partition, partition_path)
     federation = Federation(config, dataset, partition, pick_device(device))
     federation.build_models()  # before the RNG is seeded or restored
     if resume is not None:
@@ -89,6 +125,7 @@ def _train_locked(
     else:
         state = federation.initial_state()
     (out / FAILED).unlink(missing_ok=True)
+    (out / DIVERGED).unlink(missing_ok=True)
 
     def after_round(new_state: RunState) -> None:
         if new_state.round % config.checkpoint_every == 0 or new_state.round == config.rounds:
@@ -111,8 +148,15 @@ def _train_locked(
         kept = f"last good checkpoint kept at {checkpoint}" if checkpoint.exists() else "no checkpoint was written yet"
         message = f"run diverged at round {error.round}: {error}; {kept}"
         write_text(out / FAILED, message + "\n")
+        log.error(message, extra={"file_only": True})  # the CLI prints it to stderr once, as its error line
         raise RunFailed(message) from None
     history = pd.DataFrame(state.history)
+    flag_divergence(out, config, dataset, history)
+    first_round = resume["round"] + 1 if resume is not None else 1
+    session = provenance.record(
+        "train", federation.device, federation.engine.name, rounds=f"{first_round}-{config.rounds}"
+    )
+    provenance.append(out, session, fresh=resume is None)
     write_outputs(out, config, state, history)
     return history
 

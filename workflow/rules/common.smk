@@ -9,6 +9,14 @@ from heterofl.grid import expand_runs, settings_arguments
 from heterofl.errors import HeteroFLError
 from heterofl.identity import RUN_NAME_PATTERN
 from heterofl.pipeline_config import check as check_pipeline_config
+from heterofl.results_roots import (
+    check_owner,
+    check_roots,
+    claim,
+    damaged_run_files,
+    is_finished,
+    run_sources,
+)
 
 # One line per problem, before anything is planned (Snakemake's validate would print a jsonschema dump).
 _problems = check_pipeline_config(
@@ -29,6 +37,27 @@ except HeteroFLError as _error:
     sys.exit(2)
 
 R = config["results"]
+CACHE = config.get("cache")
+# Where outputs may go and which finished runs may be read instead of retrained (results_roots.py).
+_problems = check_roots(R, CACHE) + check_owner(R, workflow.configfiles)
+_plan = run_sources({key: run.config for key, run in RUNS.items()}, R, CACHE)
+SOURCES = _plan["sources"]
+for _folder in dict.fromkeys(SOURCES.values()):
+    if is_finished(
+        _folder
+    ):  # a damaged cached file is named before anything runs or is deleted
+        _problems += damaged_run_files(_folder)
+if _problems:
+    for _line in _problems:
+        print(f"error: {_line}", file=sys.stderr)
+    sys.exit(2)
+if _plan["reasons"] and _plan["cached"]:
+    _why = sorted(set(_plan["reasons"].values()))
+    print(
+        f"{len(_plan['cached'])} runs read from the cache {CACHE}; {len(_plan['reasons'])} will be trained into"
+        f" {R} ({'; '.join(_why)})",
+        file=sys.stderr,
+    )
 PARTITIONS = sorted({run.partition_key for run in RUNS.values()})
 IMAGE_PARTITIONS = [p for p in PARTITIONS if not is_language(p.split("/", 1)[0])]
 
@@ -68,28 +97,45 @@ def control_of(wildcards):
     return run_of(wildcards).control
 
 
-def all_eval_files():
-    return [f"{run_dir(key)}/eval.csv" for key in RUNS]
+def source_dirs():
+    """The folder each run is reported from: this root's own, or the read-only cache's."""
+    return [str(SOURCES[key]) for key in RUNS]
+
+
+def trained_here():
+    """Runs this root trains (all of them when there is no cache)."""
+    return [key for key in RUNS if SOURCES[key] == Path(run_dir(key))]
 
 
 def all_run_files():
-    """Every run's evaluation and model: `all` retrains runs whose model is missing (a fresh clone)."""
+    """Every run's evaluation and model, except runs read from the cache (a fresh clone trains nothing)."""
     return [
-        f"{run_dir(key)}/{name}" for key in RUNS for name in ("eval.csv", "model.pt")
+        f"{run_dir(key)}/{name}"
+        for key in trained_here()
+        for name in ("eval.csv", "model.pt")
     ]
 
 
-def cached_run_files():
-    """The small metric files of every run (committed for the default grid)."""
+def report_input_files():
+    """The small metric files the summary is built from (cached or this root's)."""
     return [
-        f"{run_dir(key)}/{name}"
-        for key in RUNS
+        f"{folder}/{name}"
+        for folder in source_dirs()
         for name in ("eval.csv", "history.csv", "config.yaml")
     ]
 
 
 def expected_runs_argument():
-    return " ".join(f"--expected {shlex.quote(run_dir(key))}" for key in RUNS)
+    return " ".join(f"--expected {shlex.quote(folder)}" for folder in source_dirs())
+
+
+def partition_stats(partition):
+    """This root's partition statistics, or the cache's when this root has none (drawing needs no data)."""
+    own = f"{R}/partitions/{partition}.stats.csv"
+    cached = f"{CACHE}/partitions/{partition}.stats.csv" if CACHE else None
+    if not Path(own).is_file() and cached and Path(cached).is_file():
+        return cached
+    return own
 
 
 def heatmap_files():

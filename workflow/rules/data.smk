@@ -5,7 +5,7 @@ rule partition:
         partition=f"{R}/partitions/{{dataset}}/{{split}}/users{{users}}_seed{{seed}}.json",
         stats=f"{R}/partitions/{{dataset}}/{{split}}/users{{users}}_seed{{seed}}.stats.csv",
     log:
-        "logs/partition/{dataset}/{split}/users{users}_seed{seed}.log",
+        f"{R}/logs/partition/{{dataset}}/{{split}}/users{{users}}_seed{{seed}}.log",
     conda:
         "../envs/heterofl.yaml"
     threads: 1
@@ -26,7 +26,9 @@ rule partition:
 # Clients x labels heatmap, drawn from the statistics CSV alone (regenerates from cached results).
 rule partition_heatmap:
     input:
-        stats=f"{R}/partitions/{{dataset}}/{{split}}/users{{users}}_seed{{seed}}.stats.csv",
+        stats=lambda wc: partition_stats(
+            f"{wc.dataset}/{wc.split}/users{wc.users}_seed{wc.seed}"
+        ),
     output:
         pdf=f"{R}/figures/partitions/{{dataset}}_{{split}}_users{{users}}_seed{{seed}}.pdf",
         png=report(
@@ -35,7 +37,7 @@ rule partition_heatmap:
             category="Partitions",
         ),
     log:
-        "logs/heatmap/{dataset}_{split}_users{users}_seed{seed}.log",
+        f"{R}/logs/heatmap/{{dataset}}_{{split}}_users{{users}}_seed{{seed}}.log",
     conda:
         "../envs/heterofl.yaml"
     params:

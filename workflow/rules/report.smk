@@ -10,13 +10,13 @@ localrules:
 # Cheap and deterministic: in a fresh clone it may rerun from the committed CSVs; it never trains.
 rule aggregate:
     input:
-        cached_run_files(),
+        report_input_files(),
     output:
         runs=f"{R}/summary/runs.csv",
         history=f"{R}/summary/history.csv",
         missing=f"{R}/summary/missing_runs.txt",
     log:
-        "logs/report/aggregate.log",
+        f"{R}/logs/report/aggregate.log",
     conda:
         "../envs/heterofl.yaml"
     params:
@@ -35,7 +35,7 @@ rule tables:
     output:
         directory(f"{R}/tables"),
     log:
-        "logs/report/tables.log",
+        f"{R}/logs/report/tables.log",
     conda:
         "../envs/heterofl.yaml"
     params:
@@ -58,7 +58,7 @@ rule figures_results:
             category="Results",
         ),
     log:
-        "logs/report/figures.log",
+        f"{R}/logs/report/figures.log",
     conda:
         "../envs/heterofl.yaml"
     params:

@@ -9,7 +9,7 @@ rule train_run:
         model=f"{R}/runs/{{dataset}}/{{model}}/{{run}}/seed{{seed}}/model.pt",
         config=f"{R}/runs/{{dataset}}/{{model}}/{{run}}/seed{{seed}}/config.yaml",
     log:
-        "logs/train/{dataset}/{model}/{run}/seed{seed}.log",
+        f"{R}/logs/train/{{dataset}}/{{model}}/{{run}}/seed{{seed}}.log",
     conda:
         "../envs/heterofl.yaml"
     threads: config["resources"]["train"]["threads"]
@@ -42,7 +42,7 @@ rule evaluate:
     output:
         f"{R}/runs/{{dataset}}/{{model}}/{{run}}/seed{{seed}}/eval.csv",
     log:
-        "logs/evaluate/{dataset}/{model}/{run}/seed{seed}.log",
+        f"{R}/logs/evaluate/{{dataset}}/{{model}}/{{run}}/seed{{seed}}.log",
     conda:
         "../envs/heterofl.yaml"
     threads: 1

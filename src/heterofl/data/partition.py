@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import torch
 from heterofl.data import schemes
 from heterofl.data.datasets import Dataset
 from heterofl.errors import HeteroFLError
+from heterofl.io import write_text
 
 PARTITION_VARIANTS = ("reference", "distinct")
 FORMAT_VERSION = 1
@@ -105,8 +104,8 @@ def _validate(dataset: Dataset, scheme: str, num_users: int, seed: int, variant:
         raise HeteroFLError("variant", f"{variant!r} is unknown", ", ".join(PARTITION_VARIANTS))
     if isinstance(num_users, bool) or not isinstance(num_users, int | np.integer) or num_users < 1:
         raise HeteroFLError("num_users", f"{num_users!r} is not a positive integer", "integer >= 1")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise HeteroFLError("seed", f"{seed!r} is not a non-negative integer", "integer >= 0")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63:
+        raise HeteroFLError("seed", f"{seed!r} is not a non-negative 64-bit integer", f"0..{2**63 - 1}")
     n_train = dataset.train_x.shape[0]
     if scheme == "none":
         if num_users != 1:
@@ -221,9 +220,8 @@ def make_partition(dataset: Dataset, scheme: str, num_users: int, seed: int, var
 
 
 def write_partition(partition: Partition, path: str | Path) -> None:
-    """Write atomically (temp file, fsync, rename): a crash leaves the old file or the new one, never half."""
+    """Write atomically (``heterofl.io``: temp file, fsync, rename): a crash leaves the old file or the new one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fields = {
         k: getattr(partition, k)
         for k in (
@@ -239,17 +237,7 @@ def write_partition(partition: Partition, path: str | Path) -> None:
         )
     }
     content = _content(fields)
-    text = _dumps({**content, "content_hash": _hash(content)}) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, _dumps({**content, "content_hash": _hash(content)}) + "\n")  # mode from the umask, as open()
 
 
 def _bad(path: Path, problem: str) -> HeteroFLError:
@@ -270,7 +258,8 @@ def read_partition(path: str | Path, dataset: Dataset | None = None) -> Partitio
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise _bad(path, f"cannot be read ({type(exc).__name__}: {exc.strerror or exc})") from None
+        why = getattr(exc, "strerror", None) or "not UTF-8 text"  # UnicodeDecodeError has no strerror
+        raise _bad(path, f"cannot be read ({type(exc).__name__}: {why})") from None
     if not text.strip():
         raise _bad(path, "is empty")
     try:
@@ -312,4 +301,52 @@ def read_partition(path: str | Path, dataset: Dataset | None = None) -> Partitio
             f"({partition.dataset_fingerprint}), not {dataset.name} ({dataset.fingerprint()})",
             f"a partition made from {dataset.name} with this data; regenerate it",
         )
+    if dataset is not None:
+        check_partition_content(partition, dataset, path)
     return partition
+
+
+def check_partition_content(partition: Partition, dataset: Dataset, path: str | Path) -> None:
+    """Refuse a partition whose indices or label sets do not fit ``dataset``, naming the client.
+
+    The content hash only proves the file is as written; a hand-made or edited file with a recomputed hash
+    can still hold indices outside the data, negative or repeated ones, clients sharing samples, or label
+    sets (the masked loss's classes) that differ from the labels of the training samples a client holds.
+    """
+    sizes = {"train_indices": dataset.train_x.shape[0], "test_indices": dataset.test_x.shape[0]}
+    for key, size in sizes.items():
+        owner = np.full(size, -1, dtype=np.int64)
+        for user, indices in enumerate(getattr(partition, key)):
+            if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= size):
+                bad = int(indices.min()) if int(indices.min()) < 0 else int(indices.max())
+                raise _bad_client(path, user, f"{key} holds index {bad}, outside 0..{size - 1} of {dataset.name}")
+            unique, counts = np.unique(indices, return_counts=True)
+            if len(unique) != len(indices):
+                raise _bad_client(path, user, f"{key} repeats index {int(unique[counts > 1][0])}")
+            shared = owner[indices]
+            if (shared >= 0).any():
+                first = int(np.flatnonzero(shared >= 0)[0])
+                other, index = int(shared[first]), int(indices[first])
+                raise _bad_client(path, user, f"{key} shares index {index} with client {other} (must be disjoint)")
+            owner[indices] = user
+    source = dataset.train_x if dataset.is_text else dataset.train_y
+    for user, (indices, labels) in enumerate(zip(partition.train_indices, partition.label_sets, strict=True)):
+        held = np.unique(source[torch.from_numpy(indices)].numpy())
+        listed = np.unique(labels)
+        if len(listed) != len(labels) or not np.array_equal(held, listed):
+            raise _bad_client(
+                path,
+                user,
+                f"label set {_short(labels)} does not match the labels {_short(held)} of its training samples",
+            )
+
+
+def _short(values: np.ndarray, shown: int = 12) -> str:
+    items = [str(int(v)) for v in values[:shown]]
+    return "[" + ", ".join(items) + (", ...]" if len(values) > shown else "]")
+
+
+def _bad_client(path: str | Path, user: int, problem: str) -> HeteroFLError:
+    return HeteroFLError(
+        "partition", f"{path} client {user}: {problem}", "a file written by 'heterofl partition'; regenerate it"
+    )

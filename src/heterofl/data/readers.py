@@ -18,10 +18,12 @@ MNIST_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+MNIST_SHAPE = (28, 28)
 CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST_BATCH = "test_batch"
 WIKITEXT_FILES = {"train": "wiki.train.tokens", "valid": "wiki.valid.tokens", "test": "wiki.test.tokens"}
 UNKNOWN, EOS = "<ukn>", "<eos>"
+UNKNOWN_WORDS = frozenset({UNKNOWN, "<unk>"})  # ours, and the one the WikiText files themselves use
 
 
 def _corrupt(path: Path, why: object) -> HeteroFLError:
@@ -51,6 +53,12 @@ def read_mnist(root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         raise _corrupt(_bad_idx_file(image_path, label_path), exc) from None
     if images.dim() != 3 or images.dtype != torch.uint8:
         raise _corrupt(image_path, f"expected a uint8 image tensor of 3 dims, got {images.dtype} {tuple(images.shape)}")
+    if tuple(images.shape[1:]) != MNIST_SHAPE:  # the conv model and the normalisation are MNIST's 28x28
+        raise _corrupt(
+            image_path, f"images are {images.shape[1]}x{images.shape[2]}, MNIST's are {MNIST_SHAPE[0]}x{MNIST_SHAPE[1]}"
+        )
+    if images.shape[0] == 0:
+        raise _corrupt(image_path, "the file holds no images")
     if labels.dim() != 1 or labels.numel() != images.shape[0]:
         raise _corrupt(label_path, f"{labels.numel()} labels for {images.shape[0]} images")
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) > 9):
@@ -126,7 +134,10 @@ def _lines(path: Path) -> list[list[str]]:
         raise _corrupt(path, exc) from None
     if not text.strip():
         raise _corrupt(path, "the file is empty")
-    return [line.split() + [EOS] for line in text.splitlines()]
+    lines = [line.split() + [EOS] for line in text.splitlines()]
+    if all(word in UNKNOWN_WORDS for line in lines for word in line[:-1]):
+        raise _corrupt(path, f"the file holds no word other than {' and '.join(sorted(UNKNOWN_WORDS))}")
+    return lines
 
 
 def build_vocab(train_path: Path) -> dict[str, int]:
@@ -142,6 +153,8 @@ def build_vocab(train_path: Path) -> dict[str, int]:
 def tokenize(path: Path, vocab: dict[str, int]) -> torch.Tensor:
     """Token ids of a file, one ``<eos>`` per line, out-of-vocabulary words mapped to ``<ukn>``."""
     ids = [vocab.get(word, 0) for line in _lines(path) for word in line]
+    if all(i in (vocab[UNKNOWN], vocab[EOS]) for i in ids):
+        raise _corrupt(path, f"no word of the file is in the vocabulary of the training file ({len(vocab)} types)")
     return torch.tensor(ids, dtype=torch.int64)
 
 

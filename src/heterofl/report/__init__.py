@@ -9,6 +9,10 @@ Always (fixed names, safe to declare as Snakemake outputs):
 * ``{out}/tables/index.md``: every table and figure written, with captions;
 * ``{out}/summary/missing_runs.txt``: expected run folders without ``config.yaml``/``eval.csv`` (empty if none).
 
+A run flagged as diverged (its folder holds ``DIVERGED``, :mod:`heterofl.divergence`) stays in ``runs.csv``
+(``diverged`` true, ``diverged_reason``) but enters no table mean and no figure: every table of its dataset (and
+split) ends with a line ``excluded: {dataset}/{model}/{run}/seed{N} diverged (reason)``, and ``index.md`` lists it.
+
 Tables (each as ``.csv``, ``.md``, ``.tex`` formatted, plus ``_raw.csv`` numbers):
 
 * ``tables/combination_{D}``: the paper's Table 1 (iid and non-IID splits as columns);
@@ -31,18 +35,26 @@ from pathlib import Path
 
 import pandas as pd
 
-from heterofl.errors import HeteroFLError
+from heterofl.csv_checks import read_summary_history, read_summary_runs
+from heterofl.errors import OUTPUT_ERRNOS, HeteroFLError
 from heterofl.io import write_csv, write_text
 from heterofl.report.aggregate import seed_stats
 from heterofl.report.collect import collect_runs, missing_runs
 from heterofl.report.methods import method_tables, write_method_table
-from heterofl.report.tables import Table, all_tables
+from heterofl.report.tables import (
+    Table,
+    all_tables,
+    exclusion_note,
+    run_folders,
+    split_diverged,
+    with_exclusions,
+)
 
 log = logging.getLogger(__name__)
 METRICS = ("final", "best", "mean_last_k")
 
 
-def _index(tables: list[Table], figures: list[Path], out: Path) -> str:
+def _index(tables: list[Table], figures: list[Path], out: Path, excluded: pd.DataFrame | None = None) -> str:
     lines = ["# HeteroFL report", "", "## Tables", ""]
     if not tables:
         lines.append("No finished runs.")
@@ -54,6 +66,10 @@ def _index(tables: list[Table], figures: list[Path], out: Path) -> str:
     lines += [f"- `{stem}`: [pdf](../figures/{stem}.pdf), [png](../figures/{stem}.png)" for stem in stems]
     if not stems:
         lines.append("None.")
+    if excluded is not None and not excluded.empty:
+        lines += ["", "## Excluded runs", "", "Diverged (a `DIVERGED` file in the run folder), in no mean or figure:"]
+        lines.append("")
+        lines += [f"- {exclusion_note(row)}" for row in excluded.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
 
@@ -77,7 +93,9 @@ def _figures(runs: pd.DataFrame, history: pd.DataFrame, tables: list[Table], val
         for step in steps:
             try:
                 written += step()
-            except Exception:  # one bad figure must not cost the tables or the other figures
+            except Exception as error:  # one bad figure must not cost the tables or the other figures
+                if isinstance(error, OSError) and error.errno in OUTPUT_ERRNOS:
+                    raise  # but a full or read-only disk fails them all: one line from the CLI
                 log.exception("figure for %s %s failed", dataset, split)
     return written
 
@@ -106,31 +124,26 @@ def write_summary(
     return written
 
 
-def _read_summary(path: str | Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError) as error:
-        raise HeteroFLError("summary", f"cannot read {path} ({type(error).__name__})", "a CSV from aggregate") from None
-
-
 def write_tables(runs_csv: str | Path, tables_dir: str | Path, metric: str = "mean_last_k") -> list[Path]:
     """Paper-style tables (CSV, Markdown, LaTeX, raw CSV) and ``index.md`` from the cached summary."""
     from heterofl.report.output import write_table
 
     _check_metric(metric)
     out = Path(tables_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    runs = _read_summary(runs_csv)
+    runs, excluded = split_diverged(read_summary_runs(runs_csv))
+    out.mkdir(parents=True, exist_ok=True)  # only once the input is accepted
+    if not excluded.empty:
+        log.warning("%d diverged runs left out of the tables: %s", len(excluded), ", ".join(excluded["folder"]))
     written: list[Path] = []
     paper = heterofl_runs(runs)
-    tables = all_tables(seed_stats(paper, metric)) if not paper.empty else []
+    tables = with_exclusions(all_tables(seed_stats(paper, metric)) if not paper.empty else [], excluded)
     for table in tables:
-        written += write_table(out, table.stem, table.table, table.raw, table.caption, table.group)
-    comparisons = method_tables(runs, metric)
+        written += write_table(out, table.stem, table.table, table.raw, table.caption, table.group, table.notes)
+    comparisons = with_exclusions(method_tables(runs, metric), excluded)
     for table in comparisons:
         written += write_method_table(out, table)
     index_path = out / "index.md"
-    write_text(index_path, _index([*tables, *comparisons], [], out))
+    write_text(index_path, _index([*tables, *comparisons], [], out, excluded))
     return [*written, index_path]
 
 
@@ -140,8 +153,11 @@ def write_figures(
     """Interpolation, learning-curve and submodel figures (PDF and PNG) from the cached summary."""
     _check_metric(metric)
     out = Path(figures_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    runs, history = _read_summary(runs_csv), _read_summary(history_csv)
+    runs, history = read_summary_runs(runs_csv), read_summary_history(history_csv)
+    out.mkdir(parents=True, exist_ok=True)  # only once the inputs are accepted
+    runs, excluded = split_diverged(runs)
+    if not excluded.empty and not history.empty:  # a diverged run's curve is not drawn either
+        history = history[~run_folders(history).isin(set(excluded["folder"]))].reset_index(drop=True)
     if runs.empty:
         return []
     paper, paper_history = heterofl_runs(runs), heterofl_runs(history)

@@ -3,6 +3,8 @@
 A run folder is ``{runs_root}/{dataset}/{model}/{run name}/seed{N}/`` (``identity.run_key``: the control
 string plus ``+tags`` such as the method); it counts as finished only when
 both ``config.yaml`` and ``eval.csv`` exist (a crashed or still-running job has neither ``eval.csv``).
+A finished run that diverged without NaN holds ``DIVERGED`` (``heterofl.divergence``): it is collected with
+``diverged`` true and the file's line as ``diverged_reason``, and the tables leave it out of their means.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from heterofl import provenance
 from heterofl.config import CONTROL_FIELDS, ExperimentConfig
+from heterofl.csv_checks import read_run_eval, read_run_history
 from heterofl.identity import run_name
-from heterofl.results import RUN_FILES
+from heterofl.results import DIVERGED, RUN_FILES
 from heterofl.settings_file import read_yaml_config
 
 log = logging.getLogger(__name__)
@@ -23,7 +27,9 @@ log = logging.getLogger(__name__)
 KEY_COLUMNS = ["dataset", "model", "run", "control", "method", "seed"]
 CONFIG_COLUMNS = [*KEY_COLUMNS, *CONTROL_FIELDS, "global_letter", "resnet_blocks"]
 VALUE_COLUMNS = ["final", "best", "mean_last_k"]
-RUN_COLUMNS = [*CONFIG_COLUMNS, "letter", "rate", "metric", *VALUE_COLUMNS]
+PROVENANCE_COLUMNS = [*provenance.SUMMARY_FIELDS, "train_sessions"]
+HEALTH_COLUMNS = ["diverged", "diverged_reason"]  # the run folder's DIVERGED flag (heterofl.divergence)
+RUN_COLUMNS = [*CONFIG_COLUMNS, "letter", "rate", "metric", *VALUE_COLUMNS, *PROVENANCE_COLUMNS, *HEALTH_COLUMNS]
 HISTORY_COLUMNS = [*KEY_COLUMNS, "round", "letter", "metric", "value"]
 _METRIC_COLUMN = re.compile(r"^([a-e])_(.+)$")
 
@@ -37,6 +43,15 @@ def is_finished(folder: str | Path) -> bool:
 def missing_runs(expected: list[str | Path]) -> list[str]:
     """Expected run folders that did not finish, so a partial sweep (``--keep-going``) is visible."""
     return [str(folder) for folder in expected if not is_finished(folder)]
+
+
+def divergence_fields(folder: str | Path) -> dict:
+    """``diverged`` and its one-line reason, from the run's ``DIVERGED`` flag (absent: a healthy run)."""
+    flag = Path(folder) / DIVERGED
+    if not flag.is_file():
+        return {"diverged": False, "diverged_reason": ""}
+    reason = " ".join(flag.read_text(encoding="utf-8", errors="replace").split())
+    return {"diverged": True, "diverged_reason": reason or "flagged without a reason"}
 
 
 def _config_row(config: ExperimentConfig) -> dict:
@@ -87,16 +102,17 @@ def collect_runs(
             continue
         try:
             config = ExperimentConfig.from_dict(read_yaml_config(config_path))
-            evaluation = pd.read_csv(folder / RUN_FILES["eval"])
         except Exception as error:  # a corrupt run must not stop the report for the others
             log.warning("skipping %s: %s", folder, error)
             continue
-        row = _config_row(config)
+        # but a NaN, a missing column or an empty eval.csv/history.csv is refused: it would become a table
+        evaluation = read_run_eval(folder / RUN_FILES["eval"])
+        row = {**_config_row(config), **provenance.summary_fields(folder), **divergence_fields(folder)}
         if not evaluation.empty:
             run_frames.append(evaluation.assign(**row)[RUN_COLUMNS])
         history_path = folder / RUN_FILES["history"]
         if history_path.is_file():
-            history = pd.read_csv(history_path)
+            history = read_run_history(history_path)
             history_frames.append(_history_long(history, {k: row[k] for k in KEY_COLUMNS}))
     runs = pd.concat(run_frames, ignore_index=True) if run_frames else pd.DataFrame(columns=RUN_COLUMNS)
     history = (

@@ -27,7 +27,7 @@ from heterofl.identity import tags_of
 from heterofl.io import write_csv, write_text
 from heterofl.report.aggregate import LETTERS, global_metric, is_non_iid, letter_order, local_metric, metric_word
 from heterofl.report.formatting import MISSING, fmt_mean_std
-from heterofl.report.output import latex_escape
+from heterofl.report.output import latex_escape, notes_latex, notes_markdown
 from heterofl.report.tables import Table
 from heterofl.results import higher_is_better
 
@@ -281,6 +281,6 @@ def write_method_table(folder: Path, table: Table) -> list[Path]:
                 label=f"tab:{table.stem}:{section.replace(' ', '_')}",
             )
         )
-    write_text(paths[1], "\n".join(markdown))
-    write_text(paths[2], "\n".join(latex).replace("±", r"$\pm$"))
+    write_text(paths[1], "\n".join(markdown) + notes_markdown(table.notes))
+    write_text(paths[2], "\n".join(latex).replace("±", r"$\pm$") + notes_latex(table.notes))
     return paths

@@ -33,9 +33,16 @@ def _sections(table: pd.DataFrame, group: str | None) -> list[tuple[str | None, 
 
 
 def write_table(
-    folder: Path, stem: str, table: pd.DataFrame, raw: pd.DataFrame, caption: str, group: str | None = None
+    folder: Path,
+    stem: str,
+    table: pd.DataFrame,
+    raw: pd.DataFrame,
+    caption: str,
+    group: str | None = None,
+    notes: tuple[str, ...] = (),
 ) -> list[Path]:
-    """``{stem}.csv/.md/.tex`` (formatted) and ``{stem}_raw.csv`` (numbers); ``group`` splits md/tex sections."""
+    """``{stem}.csv/.md/.tex`` (formatted) and ``{stem}_raw.csv`` (numbers); ``group`` splits md/tex sections;
+    ``notes`` (the runs left out, :func:`notes_markdown`) go under the Markdown and LaTeX tables."""
     paths = {ext: folder / f"{stem}.{ext}" for ext in TABLE_EXTENSIONS}
     raw_path = folder / f"{stem}_raw.csv"
     write_csv(paths["csv"], table)
@@ -48,9 +55,19 @@ def write_table(
         markdown.append(part.to_markdown(index=False, disable_numparse=True) + "\n")
         label = f"tab:{stem}" if key is None else f"tab:{stem}:{key}"
         latex.append(_latex(part, title, label))
-    write_text(paths["md"], "\n".join(markdown))
-    write_text(paths["tex"], "\n".join(latex))
+    write_text(paths["md"], "\n".join(markdown) + notes_markdown(notes))
+    write_text(paths["tex"], "\n".join(latex) + notes_latex(notes))
     return [paths["csv"], paths["md"], paths["tex"], raw_path]
+
+
+def notes_markdown(notes: tuple[str, ...]) -> str:
+    """Footnote lines under a Markdown table ("" without notes)."""
+    return "".join(f"\n{note}\n" for note in notes)
+
+
+def notes_latex(notes: tuple[str, ...]) -> str:
+    """Footnote paragraphs after the LaTeX tables ("" without notes)."""
+    return "".join(f"\n\\noindent\\emph{{{latex_escape(note)}}}\n" for note in notes)
 
 
 def save_figure(fig, folder: Path, stem: str) -> list[Path]:

@@ -6,7 +6,7 @@ Every builder takes :func:`heterofl.report.aggregate.seed_stats` output and retu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -40,6 +40,57 @@ class Table:
     raw: pd.DataFrame
     caption: str
     group: str | None = None
+    notes: tuple[str, ...] = ()
+    """Lines printed under the table (Markdown and LaTeX): the runs left out of its means, and why."""
+
+
+def split_diverged(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows of healthy runs, one row per diverged run): flagged runs never enter a mean.
+
+    A run is diverged when the collector found its ``DIVERGED`` flag (``diverged`` true; the rule is
+    :func:`heterofl.divergence.detect_divergence`); a summary from before the flag existed has none.
+    The second frame has ``dataset``, ``data_split_mode``, ``folder`` (``{dataset}/{model}/{run}/seed{N}``)
+    and ``reason``.
+    """
+    columns = ["dataset", "data_split_mode", "folder", "reason"]
+    if runs.empty or "diverged" not in runs.columns:
+        return runs, pd.DataFrame(columns=columns)
+    flagged = runs["diverged"].map(lambda v: v is True or str(v).strip().lower() in ("true", "1", "1.0"))
+    bad = runs[flagged]
+    excluded = pd.DataFrame(
+        {
+            "dataset": bad["dataset"],
+            "data_split_mode": bad["data_split_mode"],
+            "folder": run_folders(bad),
+            "reason": bad.get("diverged_reason", pd.Series("", index=bad.index)).fillna("").astype(str),
+        }
+    )
+    excluded = excluded.drop_duplicates("folder").sort_values("folder", kind="stable").reset_index(drop=True)
+    return runs[~flagged].reset_index(drop=True), excluded
+
+
+def run_folders(frame: pd.DataFrame) -> pd.Series:
+    """``{dataset}/{model}/{run}/seed{N}`` of every row (of ``runs.csv`` or ``history.csv``)."""
+    name = frame["run"] if "run" in frame.columns else frame["control"]
+    return frame["dataset"] + "/" + frame["model"] + "/" + name + "/seed" + frame["seed"].astype(str)
+
+
+def exclusion_note(row) -> str:
+    return f"excluded: {row.folder} diverged ({row.reason or 'no reason given'})"
+
+
+def with_exclusions(tables: list[Table], excluded: pd.DataFrame) -> list[Table]:
+    """Each table with a note per diverged run of its dataset (``combination_{D}``) or dataset and split."""
+    out = []
+    for table in tables:
+        notes = tuple(
+            exclusion_note(row)
+            for row in excluded.itertuples(index=False)
+            if table.stem.endswith(f"_{row.dataset}_{row.data_split_mode}")
+            or (table.stem == f"combination_{row.dataset}")
+        )
+        out.append(replace(table, notes=table.notes + notes) if notes else table)
+    return out
 
 
 def _value(frame: pd.DataFrame, metric: str | None) -> tuple[float, float, int]:

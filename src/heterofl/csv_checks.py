@@ -1,0 +1,166 @@
+"""Reading the cached CSV files back, refusing by name any whose content cannot be what was written.
+
+A run's ``history.csv`` and ``eval.csv`` and the summary's ``runs.csv`` and ``history.csv`` feed every table
+and figure. An empty or truncated file, the wrong file (a history given as runs), a missing column or a NaN
+where a number is required would otherwise turn silently into a wrong table; here each is one
+:class:`HeteroFLError` naming the file, and the line and column of the first bad cell.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from heterofl.errors import HeteroFLError
+
+
+def read_csv_file(path: str | Path, field: str, allowed: str) -> pd.DataFrame:
+    """``pd.read_csv(path)``, with an unreadable, empty or malformed file refused in one line."""
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise HeteroFLError(field, f"{path} does not exist", allowed) from None
+    except OSError as error:
+        raise HeteroFLError(field, f"{path} cannot be read ({error.strerror or error})", allowed) from None
+    except UnicodeDecodeError:
+        raise HeteroFLError(field, f"{path} is not a text CSV file", allowed) from None
+    except pd.errors.EmptyDataError:
+        raise HeteroFLError(field, f"{path} is empty", allowed) from None
+    except pd.errors.ParserError as error:
+        why = " ".join(str(error).split())[:120]
+        raise HeteroFLError(field, f"{path} is not a valid CSV ({why})", allowed) from None
+
+
+def require_columns(frame: pd.DataFrame, path: str | Path, field: str, columns: list[str], allowed: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise HeteroFLError(
+            field, f"{path} lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}", allowed
+        )
+
+
+def require_rows(frame: pd.DataFrame, path: str | Path, field: str, allowed: str) -> None:
+    if frame.empty:
+        raise HeteroFLError(field, f"{path} has a header but no rows", allowed)
+
+
+def _cell(path: str | Path, row: int, column: str) -> str:
+    return f"{path} line {row + 2}, column {column}"  # line 1 is the header
+
+
+def _shown(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "is empty (NaN)"
+    return f"holds {value!r}, not a finite number"
+
+
+def require_finite(
+    frame: pd.DataFrame,
+    path: str | Path,
+    field: str,
+    columns: list[str],
+    allowed: str,
+    skip_rows: pd.Series | None = None,
+) -> None:
+    """Every cell of ``columns`` a finite number (rows where ``skip_rows`` is True excepted)."""
+    for column in columns:
+        numbers = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        bad = ~np.isfinite(numbers.to_numpy())
+        if skip_rows is not None:
+            bad &= ~skip_rows.to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise HeteroFLError(field, f"{_cell(path, row, column)} {_shown(frame[column].iloc[row])}", allowed)
+
+
+def require_present(frame: pd.DataFrame, path: str | Path, field: str, columns: list[str], allowed: str) -> None:
+    """No empty cell in ``columns`` (keys such as dataset, control, letter, metric)."""
+    for column in columns:
+        missing = frame[column].isna().to_numpy()
+        if missing.any():
+            row = int(np.flatnonzero(missing)[0])
+            raise HeteroFLError(field, f"{_cell(path, row, column)} is empty", allowed)
+
+
+# --------------------------------------------------------------------------------------- the files themselves
+
+METRIC_COLUMN = re.compile(r"^([a-e])_(.+)$")
+VALUES = ["final", "best", "mean_last_k"]
+_RUN_AGAIN = "the {} a finished run wrote; {} the run again"
+
+
+def read_run_history(path: str | Path) -> pd.DataFrame:
+    """A run's ``history.csv``: one row per round, every evaluated round's metrics finite, the last evaluated.
+
+    Rounds between evaluations (``eval_every`` > 1) have no metric values at all; a row with some but not
+    all of them, or a NaN in the last round (which always evaluates), is corrupt.
+    """
+    allowed = _RUN_AGAIN.format("history.csv", "train")
+    frame = read_csv_file(path, "history", allowed)
+    require_columns(frame, path, "history", ["round"], allowed)
+    require_rows(frame, path, "history", allowed)
+    metrics = [c for c in frame.columns if METRIC_COLUMN.match(str(c))]
+    if not metrics:
+        raise HeteroFLError("history", f"{path} has no metric column (such as a_Global-Accuracy)", allowed)
+    require_finite(frame, path, "history", ["round"], allowed)
+    unevaluated = frame[metrics].isna().all(axis=1)
+    unevaluated.iloc[-1] = False  # the last round always evaluates
+    require_finite(frame, path, "history", metrics, allowed, skip_rows=unevaluated)
+    return frame
+
+
+def read_run_eval(path: str | Path) -> pd.DataFrame:
+    """A run's ``eval.csv``: per evaluated letter and metric, finite final, best and mean_last_k."""
+    allowed = _RUN_AGAIN.format("eval.csv", "evaluate")
+    frame = read_csv_file(path, "eval", allowed)
+    require_columns(frame, path, "eval", ["letter", "rate", "metric", *VALUES], allowed)
+    require_rows(frame, path, "eval", allowed)
+    require_present(frame, path, "eval", ["letter", "metric"], allowed)
+    require_finite(frame, path, "eval", ["rate", *VALUES], allowed)
+    return frame
+
+
+SUMMARY_KEYS = [
+    "dataset",
+    "model",
+    "control",
+    "seed",
+    "fed",
+    "num_users",
+    "frac",
+    "data_split_mode",
+    "model_split_mode",
+    "model_mode",
+    "norm",
+    "scale",
+    "mask",
+    "global_letter",
+    "resnet_blocks",
+    "letter",
+    "metric",
+]
+SUMMARY_HISTORY_KEYS = ["dataset", "model", "control", "seed", "round", "letter", "metric"]
+
+
+def read_summary_runs(path: str | Path, field: str = "summary") -> pd.DataFrame:
+    """The summary's ``runs.csv`` (``heterofl aggregate``); no rows is fine (no finished run yet)."""
+    allowed = "the runs.csv written by 'heterofl aggregate'"
+    frame = read_csv_file(path, field, allowed)
+    require_columns(frame, path, field, [*SUMMARY_KEYS, *VALUES], allowed)
+    require_present(frame, path, field, SUMMARY_KEYS, allowed)
+    require_finite(frame, path, field, VALUES, allowed)
+    return frame
+
+
+def read_summary_history(path: str | Path, field: str = "summary") -> pd.DataFrame:
+    """The summary's ``history.csv`` (``heterofl aggregate``), long format: one value per run, round, metric."""
+    allowed = "the history.csv written by 'heterofl aggregate'"
+    frame = read_csv_file(path, field, allowed)
+    require_columns(frame, path, field, [*SUMMARY_HISTORY_KEYS, "value"], allowed)
+    require_present(frame, path, field, SUMMARY_HISTORY_KEYS, allowed)
+    require_finite(frame, path, field, ["round", "value"], allowed)
+    return frame

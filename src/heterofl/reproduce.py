@@ -1,0 +1,129 @@
+"""Retrain a finished run from its own ``config.yaml`` and compare the new files with the old ones.
+
+Float results of a training run are bitwise reproducible only on the same CPU kind with the same library
+versions, thread count and engine (the summation order of a parallel reduction depends on the threads);
+elsewhere they agree within a tolerance. :func:`compare_runs` says which of the two holds, per file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from heterofl import provenance
+from heterofl.config import ExperimentConfig
+from heterofl.errors import HeteroFLError
+from heterofl.results import RUN_FILES
+from heterofl.settings_file import read_yaml_config
+
+TIMING_PREFIX = "seconds"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How far a retrained run is from the original: largest differences in accuracy points and in loss."""
+
+    run: str
+    bitwise: bool
+    max_accuracy_diff: float
+    max_loss_diff: float
+    worst: str
+    tolerance: float
+
+    @property
+    def within(self) -> bool:
+        return self.max_accuracy_diff <= self.tolerance
+
+    def row(self) -> dict:
+        return {
+            "run": self.run,
+            "bitwise": self.bitwise,
+            "max_accuracy_diff": self.max_accuracy_diff,
+            "max_loss_diff": self.max_loss_diff,
+            "worst": self.worst,
+            "tolerance": self.tolerance,
+            "within": self.within,
+        }
+
+
+def original_config(folder: str | Path) -> ExperimentConfig:
+    folder = Path(folder)
+    for name in ("config", "history", "eval"):
+        if not (folder / RUN_FILES[name]).is_file():
+            raise HeteroFLError("run", f"{folder} has no {RUN_FILES[name]}", "a finished run folder")
+    return ExperimentConfig.from_dict(read_yaml_config(folder / RUN_FILES["config"]))
+
+
+def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[[c for c in frame.columns if not c.startswith(TIMING_PREFIX)]]
+
+
+def compare_runs(original: str | Path, retrained: str | Path, tolerance: float) -> Comparison:
+    """Compare history.csv (every metric column, timings ignored) and eval.csv of two run folders."""
+    original, retrained = Path(original), Path(retrained)
+    bitwise = True
+    accuracy_diff, loss_diff, worst = 0.0, 0.0, ""
+    for name in ("history", "eval"):
+        old = _numeric(pd.read_csv(original / RUN_FILES[name]))
+        new = _numeric(pd.read_csv(retrained / RUN_FILES[name]))
+        if list(old.columns) != list(new.columns) or len(old) != len(new):
+            raise HeteroFLError(
+                "run", f"{retrained / RUN_FILES[name]} has another shape than {original / RUN_FILES[name]}"
+            )
+        bitwise &= old.equals(new)
+        if name == "eval":
+            labels = (old["letter"] + "_" + old["metric"]).tolist()
+            columns = {
+                f"{label} {value}": (old.loc[i, value], new.loc[i, value])
+                for i, label in enumerate(labels)
+                for value in ("final", "best", "mean_last_k")
+            }
+        else:
+            columns = {
+                f"round {r} {c}": (old.loc[i, c], new.loc[i, c])
+                for c in old.columns
+                if c.endswith(("Accuracy", "Loss", "accuracy", "loss"))
+                for i, r in enumerate(old["round"])
+            }
+        for label, (a, b) in columns.items():
+            if pd.isna(a) and pd.isna(b):
+                continue
+            diff = abs(float(a) - float(b)) if np.isfinite([a, b]).all() else float("inf")
+            if "accuracy" in label.lower():
+                if diff > accuracy_diff:
+                    accuracy_diff, worst = diff, f"{name}: {label} {a:.4f} -> {b:.4f}"
+            else:
+                loss_diff = max(loss_diff, diff)
+    return Comparison(str(original), bitwise, accuracy_diff, loss_diff, worst, tolerance)
+
+
+def retrain(folder: str | Path, out: str | Path, device: str | None = None) -> Path:
+    """Train and evaluate ``folder``'s configuration afresh into ``out`` (which must not hold a run)."""
+    from heterofl.evaluate_run import evaluate_run
+    from heterofl.runner import train_run
+
+    config = original_config(folder)
+    out = Path(out)
+    if (out / RUN_FILES["config"]).exists() or (out / "checkpoint.pt").exists():
+        raise HeteroFLError("out", f"{out} already holds a run", "an empty or new folder")
+    train_run(config, out, device=device)
+    evaluate_run(out, device=device)
+    return out
+
+
+def describe(comparison: Comparison, original: str | Path) -> str:
+    made_by = provenance.summary_fields(original)
+    verdict = (
+        "bitwise identical"
+        if comparison.bitwise
+        else f"{'within' if comparison.within else 'OUTSIDE'} tolerance {comparison.tolerance:g} points"
+    )
+    return (
+        f"{comparison.run}: {verdict}; max |accuracy diff| {comparison.max_accuracy_diff:.4f} points"
+        f" ({comparison.worst or 'none'}), max |loss diff| {comparison.max_loss_diff:.3g};"
+        f" original made by {made_by['code_version'] or '?'} {made_by['code_commit'] or ''}"
+        f" on {made_by['hardware'] or 'unrecorded hardware'}, {made_by['threads'] or '?'} threads"
+    )

@@ -1,0 +1,166 @@
+"""Which results tree the pipeline writes, and which read-only trees it may read finished runs from.
+
+Results are weeks of GPU time, so the pipeline never writes where it did not create:
+
+* a *read-only tree* (the committed results, ``results/committed``) carries a ``.read-only`` marker; no
+  config may write into it, and Snakemake reads finished runs from it (``cache:``) instead of retraining;
+* a *results root* belongs to the config file that first ran in it (``.heterofl-root.yaml``); another
+  config pointing at the same root is refused, so it cannot delete or rewrite that config's tables.
+
+Each check returns problems as one line each, for the planning step to print before any work.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from heterofl.config import ExperimentConfig
+from heterofl.csv_checks import read_run_eval, read_run_history
+from heterofl.errors import HeteroFLError
+from heterofl.io import write_yaml
+from heterofl.results import RUN_FILES
+from heterofl.settings_file import read_yaml_config
+
+READ_ONLY_MARKER = ".read-only"
+OWNER_FILE = ".heterofl-root.yaml"
+OUTPUT_FOLDERS = ("partitions", "runs", "summary", "tables", "figures", "logs")
+
+
+def _relative(path: str | Path) -> str:
+    """A path as the user would type it from the working directory (absolute when outside it)."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)
+
+
+def read_only_tree(path: str | Path) -> Path | None:
+    """The read-only tree that ``path`` is in (itself or a parent carries the marker), or None."""
+    resolved = Path(path).resolve()
+    for folder in (resolved, *resolved.parents):
+        if (folder / READ_ONLY_MARKER).is_file():
+            return folder
+    return None
+
+
+def check_roots(results: str, cache: str | None) -> list[str]:
+    """The output root must not be read-only; the cache must exist and not overlap the root's outputs."""
+    problems = []
+    protected = read_only_tree(results)
+    if protected is not None:
+        problems.append(
+            f"results: {results} is inside the read-only results tree {_relative(protected)} "
+            "(committed results); allowed: a folder outside it, e.g. results or results/<name>"
+        )
+    if cache is None:
+        return problems
+    cache_path, root = Path(cache).resolve(), Path(results).resolve()
+    if not cache_path.is_dir():
+        problems.append(f"cache: {cache} is not a folder; allowed: a results tree with runs/ (or null for none)")
+    elif cache_path == root or root in cache_path.parents and cache_path.relative_to(root).parts[0] in OUTPUT_FOLDERS:
+        problems.append(f"cache: {cache} overlaps the outputs of results: {results}; allowed: a separate tree")
+    elif cache_path in root.parents:
+        problems.append(f"results: {results} is inside cache: {cache}; allowed: a folder outside the cache")
+    return problems
+
+
+def _config_id(configfiles: Iterable[str | Path]) -> list[str]:
+    return sorted(dict.fromkeys(_relative(f) for f in configfiles))
+
+
+def check_owner(results: str, configfiles: Iterable[str | Path]) -> list[str]:
+    """A root that another config file ran in is refused (it would delete or rewrite that config's outputs)."""
+    owner_file = Path(results) / OWNER_FILE
+    if not owner_file.is_file():
+        return []
+    try:
+        owner = read_yaml_config(owner_file).get("configfiles") or []
+    except HeteroFLError:
+        return [f"results: {owner_file} is damaged; allowed: delete it if {results} holds nothing you need"]
+    mine = _config_id(configfiles)
+    if sorted(owner) == mine:
+        return []
+    return [
+        f"results: {results} holds the outputs of {', '.join(owner)} (see {owner_file}), not of {', '.join(mine)}; "
+        f"allowed: give this config its own root (results: {results}/<name>)"
+    ]
+
+
+def claim(results: str, configfiles: Iterable[str | Path]) -> None:
+    """Record which config file owns ``results`` (first real run only; a dry run writes nothing)."""
+    owner_file = Path(results) / OWNER_FILE
+    if owner_file.is_file():
+        return
+    write_yaml(
+        owner_file,
+        {
+            "configfiles": _config_id(configfiles),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "user": os.environ.get("USER", ""),
+        },
+    )
+
+
+def is_finished(folder: str | Path) -> bool:
+    folder = Path(folder)
+    return all((folder / RUN_FILES[name]).is_file() for name in ("config", "history", "eval"))
+
+
+def damaged_run_files(folder: str | Path) -> list[str]:
+    """Problems with a finished run's metric files, one line each, by the same checks as ``heterofl aggregate``
+    (``csv_checks``): names the file, and the row and column of a value that is not a finite number."""
+    folder = Path(folder)
+    problems = []
+    checks = (
+        ("config", lambda path: ExperimentConfig.from_dict(read_yaml_config(path))),
+        ("history", read_run_history),
+        ("eval", read_run_eval),
+    )
+    for name, check in checks:
+        try:
+            check(folder / RUN_FILES[name])
+        except HeteroFLError as error:
+            problems.append(str(error) if name != "config" else f"{folder / RUN_FILES[name]} is damaged: {error}")
+    return problems
+
+
+def cached_run(cache: str | Path, key: str, config: ExperimentConfig) -> tuple[Path | None, str]:
+    """The cache's folder for run ``key`` if it finished there with the same result-defining settings.
+
+    Returns (folder or None, why not) so the planner can say why a run will be trained.
+    """
+    folder = Path(cache) / "runs" / key
+    if not is_finished(folder):
+        return None, "not in the cache"
+    try:
+        cached = ExperimentConfig.from_dict(read_yaml_config(folder / RUN_FILES["config"]))
+    except HeteroFLError as error:
+        return None, f"cached config unreadable ({error})"
+    if cached.config_hash() != config.config_hash():
+        return None, "settings differ from the cached run's"
+    return folder, ""
+
+
+def run_sources(runs: dict[str, ExperimentConfig], results: str, cache: str | None) -> dict[str, Any]:
+    """For every run key: the folder the report reads (this root's if finished there, else the cache's, else
+    this root's, to be trained), plus which came from the cache and why others did not."""
+    sources: dict[str, Path] = {}
+    cached: list[str] = []
+    reasons: dict[str, str] = {}
+    for key, config in runs.items():
+        own = Path(results) / "runs" / key
+        if is_finished(own) or cache is None:
+            sources[key] = own
+            continue
+        folder, why = cached_run(cache, key, config)
+        if folder is None:
+            sources[key], reasons[key] = own, why
+        else:
+            sources[key] = folder
+            cached.append(key)
+    return {"sources": sources, "cached": cached, "reasons": reasons}
