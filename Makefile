@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test figures publish lint unit pipeline-checks clean-ci
+.PHONY: run test figures publish publish-report lint unit pipeline-checks clean-ci
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,14 +21,14 @@ run: $(VENV)/.installed
 figures: $(VENV)/.installed
 	snakemake figures --cores all
 
-# Maintainers only, after `make run` on a clean checkout: replace the committed cache with results/'s small files.
-publish:
-	test -f results/summary/runs.csv
-	rm -rf results/committed.new && mkdir -p results/committed.new
-	cd results && find runs partitions summary tables -type f \( -name '*.csv' -o -name '*.yaml' -o -name '*.md' \
-		-o -name '*.tex' -o -name '*.txt' -o -name DIVERGED \) -exec install -D -m 0644 {} committed.new/{} \;
-	cp results/committed/.read-only results/committed.new/
-	rm -rf results/committed && mv results/committed.new results/committed
+# Maintainers only, after `make run` on a clean checkout: replace the committed cache with results/'s small files
+# (refused unless every run finished in results/ itself, from one clean commit). publish-report copies only the
+# summary and tables, after `make figures`, when only the report code changed.
+publish: $(VENV)/.installed
+	$(PY) workflow/scripts/publish_results.py
+
+publish-report: $(VENV)/.installed
+	$(PY) workflow/scripts/publish_results.py --report-only
 
 lint: $(VENV)/.installed
 	ruff check

@@ -245,12 +245,17 @@ def _train_with_progress(config, out, partition_path, device, quiet: bool) -> No
 @click.option("--out", type=click.Path(dir_okay=False), help="Output CSV (default: RUN/eval.csv).")
 @click.option("--partition", "partition_path", type=click.Path(dir_okay=False), help="Partition file.")
 @click.option("--device")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's choice).")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False))
-def evaluate(run_path, out, partition_path, device, log_file) -> None:
+def evaluate(run_path, out, partition_path, device, threads, log_file) -> None:
     """Evaluate a trained run's final model at every rate and summarise its history into eval.csv."""
+    import torch
+
     from heterofl.evaluate_run import evaluate_run
     from heterofl.federation import pick_device
 
+    if threads:
+        torch.set_num_threads(threads)
     pick_device(device)
     check_outputs({}, {"--out": out or Path(run_path) / "eval.csv", "--log": log_file})
     _setup_logging(log_file)
@@ -360,7 +365,7 @@ def figures(runs_csv, history_csv, metric, out, log_file) -> None:
 @click.option("--run", "folders", required=True, multiple=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Scratch folder for the retrained runs.")
 @click.option("--tolerance", default=1.0, show_default=True, type=click.FloatRange(min=0), help="Accuracy points.")
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (bitwise needs the original's).")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: the original's, per step).")
 @click.option("--device", help="cpu, cuda, cuda:N (default: cuda when available).")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False))
 def reproduce(folders, out, tolerance, threads, device, log_file) -> None:
@@ -369,7 +374,6 @@ def reproduce(folders, out, tolerance, threads, device, log_file) -> None:
     Exit code 1 when a run differs by more than TOLERANCE accuracy points; OUT/comparison.csv has the numbers.
     """
     import pandas as pd
-    import torch
 
     from heterofl.federation import pick_device
     from heterofl.io import write_csv
@@ -379,13 +383,11 @@ def reproduce(folders, out, tolerance, threads, device, log_file) -> None:
     for folder in folders:
         original_config(folder)  # every run readable before any training
     pick_device(device)
-    if threads:
-        torch.set_num_threads(threads)
     _setup_logging(log_file)
     rows, outside = [], 0
     for index, folder in enumerate(folders):
         target = Path(out) / f"run{index}"
-        retrain(folder, target, device)
+        retrain(folder, target, device, threads)
         comparison = compare_runs(folder, target, tolerance)
         rows.append({**comparison.row(), "retrained": str(target)})
         outside += not comparison.within

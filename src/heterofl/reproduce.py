@@ -100,8 +100,22 @@ def compare_runs(original: str | Path, retrained: str | Path, tolerance: float) 
     return Comparison(str(original), bitwise, accuracy_diff, loss_diff, worst, tolerance)
 
 
-def retrain(folder: str | Path, out: str | Path, device: str | None = None) -> Path:
-    """Train and evaluate ``folder``'s configuration afresh into ``out`` (which must not hold a run)."""
+def original_threads(folder: str | Path) -> tuple[int | None, int | None]:
+    """The CPU threads the original used for training and for evaluation (None where unrecorded)."""
+    records = provenance.read(folder)
+    train = [r.get("threads") for r in records if r.get("step") == "train"]
+    evaluate = [r.get("threads") for r in records if r.get("step") == "evaluate"]
+    return (train[-1] if train else None), (evaluate[-1] if evaluate else None)
+
+
+def retrain(folder: str | Path, out: str | Path, device: str | None = None, threads: int | None = None) -> Path:
+    """Train and evaluate ``folder``'s configuration afresh into ``out`` (which must not hold a run).
+
+    Without ``threads``, each step uses the thread count the original recorded for it: float reductions
+    depend on it, so that is what bitwise reproduction needs.
+    """
+    import torch
+
     from heterofl.evaluate_run import evaluate_run
     from heterofl.runner import train_run
 
@@ -109,8 +123,15 @@ def retrain(folder: str | Path, out: str | Path, device: str | None = None) -> P
     out = Path(out)
     if (out / RUN_FILES["config"]).exists() or (out / "checkpoint.pt").exists():
         raise HeteroFLError("out", f"{out} already holds a run", "an empty or new folder")
-    train_run(config, out, device=device)
-    evaluate_run(out, device=device)
+    train_threads, eval_threads = (threads, threads) if threads else original_threads(folder)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(train_threads or before)
+        train_run(config, out, device=device)
+        torch.set_num_threads(eval_threads or before)
+        evaluate_run(out, device=device)
+    finally:
+        torch.set_num_threads(before)
     return out
 
 

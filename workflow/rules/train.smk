@@ -45,7 +45,7 @@ rule evaluate:
         f"{R}/logs/evaluate/{{dataset}}/{{model}}/{{run}}/seed{{seed}}.log",
     conda:
         "../envs/heterofl.yaml"
-    threads: 1
+    threads: config["resources"]["train"]["threads"]
     resources:
         mem_mb=config["resources"]["train"]["mem_mb"],
         runtime=30,
@@ -53,4 +53,4 @@ rule evaluate:
         device=config["device"],
     shell:
         "heterofl evaluate --run $(dirname {output}) --partition {input.partition}"
-        " --device {params.device} --log {log} 2>> {log}"
+        " --device {params.device} --threads {threads} --log {log} 2>> {log}"

@@ -266,6 +266,12 @@ def interpolation_table(stats: pd.DataFrame, dataset: str, split: str) -> Table 
     if local is not None:
         table[f"Local {word}"] = _acc(raw, "local")
     caption = f"{dataset} {split}: interpolation between global rate X and smaller rate Y (fix mode)."
+    if is_non_iid(split):
+        caption += (
+            " In fix mode the first clients hold rate X (the reference's assignment); under a label skew a few"
+            " such clients hold only some labels, and the channels only X has learn those labels alone, so with"
+            " a small share of X the global model at rate X can score below rate Y alone (docs/default-grid.md)."
+        )
     return Table(f"interpolation_{dataset}_{split}", table, raw, caption, group="Pair")
 
 
