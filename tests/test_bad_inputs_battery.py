@@ -16,8 +16,6 @@ import json
 import os
 import pathlib
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +23,9 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from test_bad_inputs import run_cli  # the same one-line-error harness as the first battery
 
-from heterofl.cli import build_config, main
+from heterofl.cli import build_config
 from heterofl.data import load_dataset, make_partition, write_partition
 from heterofl.data.partition import _CONTENT_KEYS, _hash
 from heterofl.errors import HeteroFLError, os_error_line
@@ -368,18 +367,6 @@ CASES = [
         False,
     ),
 ]
-
-
-def run_cli(argv: list[str], as_subprocess: bool, cwd: Path, capsys) -> tuple[int, str]:
-    if as_subprocess:
-        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-        done = subprocess.run(
-            [sys.executable, "-m", "heterofl", *argv], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
-        )
-        return done.returncode, done.stderr
-    capsys.readouterr()
-    code = main(argv)
-    return code, capsys.readouterr().err
 
 
 def check_refused(code: int, stderr: str, needles: list[str]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from heterofl.config import CONTROL_FIELDS
 from heterofl.errors import HeteroFLError
 
 
@@ -129,15 +130,7 @@ SUMMARY_KEYS = [
     "model",
     "control",
     "seed",
-    "fed",
-    "num_users",
-    "frac",
-    "data_split_mode",
-    "model_split_mode",
-    "model_mode",
-    "norm",
-    "scale",
-    "mask",
+    *CONTROL_FIELDS,
     "global_letter",
     "resnet_blocks",
     "letter",
