@@ -46,20 +46,24 @@ def check_output(path: str | Path, field: str, folder: bool) -> None:
         target = existing if folder else existing.parent
     elif not existing.is_dir():
         raise HeteroFLError(
-            field, f"{shown} is under {_relative(existing)}, which is a file, not a folder", f"{kind} path"
+            field, f"{shown} is under {shown_path(existing)}, which is a file, not a folder", f"{kind} path"
         )
     else:
         target = existing
     reason = read_only_reason(target)
     if reason is not None:
-        raise HeteroFLError(field, f"{shown} cannot be written: {_relative(target)} {reason}", "a writable folder")
+        raise HeteroFLError(field, f"{shown} cannot be written: {shown_path(target)} {reason}", "a writable folder")
 
 
-def _relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+def shown_path(path: str | Path) -> str:
+    """A path as the user would type it from the working directory (as given when outside it)."""
+    path = Path(path)
+    for base in (Path.cwd(), Path.cwd().resolve()):
+        try:
+            return str(path.relative_to(base))
+        except ValueError:
+            pass
+    return str(path)
 
 
 def check_outputs(folders: dict[str, str | Path | None], files: dict[str, str | Path | None] | None = None) -> None:

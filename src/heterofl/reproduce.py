@@ -57,8 +57,25 @@ def original_config(folder: str | Path) -> ExperimentConfig:
     return ExperimentConfig.from_dict(read_yaml_config(folder / RUN_FILES["config"]))
 
 
-def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
+def _without_timings(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[[c for c in frame.columns if not c.startswith(TIMING_PREFIX)]]
+
+
+def _value_pairs(name: str, old: pd.DataFrame, new: pd.DataFrame) -> list[tuple[str, bool, float, float]]:
+    """(label, is an accuracy, old value, new value) for every compared number of one file."""
+    if name == "eval":
+        return [
+            (f"{old.loc[i, 'letter']}_{old.loc[i, 'metric']} {value}", "Accuracy" in old.loc[i, "metric"],
+             old.loc[i, value], new.loc[i, value])
+            for i in old.index
+            for value in ("final", "best", "mean_last_k")
+        ]  # fmt: skip
+    return [
+        (f"round {r} {c}", c.lower().endswith("accuracy"), old.loc[i, c], new.loc[i, c])
+        for c in old.columns
+        if c.lower().endswith(("accuracy", "loss"))
+        for i, r in enumerate(old["round"])
+    ]
 
 
 def compare_runs(original: str | Path, retrained: str | Path, tolerance: float) -> Comparison:
@@ -67,36 +84,21 @@ def compare_runs(original: str | Path, retrained: str | Path, tolerance: float) 
     bitwise = True
     accuracy_diff, loss_diff, worst = 0.0, 0.0, ""
     for name in ("history", "eval"):
-        old = _numeric(pd.read_csv(original / RUN_FILES[name]))
-        new = _numeric(pd.read_csv(retrained / RUN_FILES[name]))
+        old = _without_timings(pd.read_csv(original / RUN_FILES[name]))
+        new = _without_timings(pd.read_csv(retrained / RUN_FILES[name]))
         if list(old.columns) != list(new.columns) or len(old) != len(new):
             raise HeteroFLError(
                 "run", f"{retrained / RUN_FILES[name]} has another shape than {original / RUN_FILES[name]}"
             )
         bitwise &= old.equals(new)
-        if name == "eval":
-            labels = (old["letter"] + "_" + old["metric"]).tolist()
-            columns = {
-                f"{label} {value}": (old.loc[i, value], new.loc[i, value])
-                for i, label in enumerate(labels)
-                for value in ("final", "best", "mean_last_k")
-            }
-        else:
-            columns = {
-                f"round {r} {c}": (old.loc[i, c], new.loc[i, c])
-                for c in old.columns
-                if c.endswith(("Accuracy", "Loss", "accuracy", "loss"))
-                for i, r in enumerate(old["round"])
-            }
-        for label, (a, b) in columns.items():
+        for label, is_accuracy, a, b in _value_pairs(name, old, new):
             if pd.isna(a) and pd.isna(b):
                 continue
             diff = abs(float(a) - float(b)) if np.isfinite([a, b]).all() else float("inf")
-            if "accuracy" in label.lower():
-                if diff > accuracy_diff:
-                    accuracy_diff, worst = diff, f"{name}: {label} {a:.4f} -> {b:.4f}"
-            else:
+            if not is_accuracy:
                 loss_diff = max(loss_diff, diff)
+            elif diff > accuracy_diff:
+                accuracy_diff, worst = diff, f"{name}: {label} {a:.4f} -> {b:.4f}"
     return Comparison(str(original), bitwise, accuracy_diff, loss_diff, worst, tolerance)
 
 

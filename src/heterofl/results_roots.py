@@ -22,21 +22,14 @@ from heterofl.config import ExperimentConfig
 from heterofl.csv_checks import read_run_eval, read_run_history
 from heterofl.errors import HeteroFLError
 from heterofl.io import write_yaml
+from heterofl.output_paths import shown_path
+from heterofl.report import collect
 from heterofl.results import RUN_FILES
 from heterofl.settings_file import read_yaml_config
 
 READ_ONLY_MARKER = ".read-only"
 OWNER_FILE = ".heterofl-root.yaml"
 OUTPUT_FOLDERS = ("partitions", "runs", "summary", "tables", "figures", "logs")
-
-
-def _relative(path: str | Path) -> str:
-    """A path as the user would type it from the working directory (absolute when outside it)."""
-    resolved = Path(path).resolve()
-    try:
-        return str(resolved.relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(resolved)
 
 
 def read_only_tree(path: str | Path) -> Path | None:
@@ -54,7 +47,7 @@ def check_roots(results: str, cache: str | None) -> list[str]:
     protected = read_only_tree(results)
     if protected is not None:
         problems.append(
-            f"results: {results} is inside the read-only results tree {_relative(protected)} "
+            f"results: {results} is inside the read-only results tree {shown_path(protected)} "
             "(committed results); allowed: a folder outside it, e.g. results or results/<name>"
         )
     if cache is None:
@@ -70,7 +63,7 @@ def check_roots(results: str, cache: str | None) -> list[str]:
 
 
 def _config_id(configfiles: Iterable[str | Path]) -> list[str]:
-    return sorted(dict.fromkeys(_relative(f) for f in configfiles))
+    return sorted(dict.fromkeys(shown_path(Path(f).resolve()) for f in configfiles))
 
 
 def check_owner(results: str, configfiles: Iterable[str | Path]) -> list[str]:
@@ -107,8 +100,8 @@ def claim(results: str, configfiles: Iterable[str | Path]) -> None:
 
 
 def is_finished(folder: str | Path) -> bool:
-    folder = Path(folder)
-    return all((folder / RUN_FILES[name]).is_file() for name in ("config", "history", "eval"))
+    """Finished for the report (``collect.is_finished``) with the history its learning curves need."""
+    return collect.is_finished(folder) and (Path(folder) / RUN_FILES["history"]).is_file()
 
 
 def damaged_run_files(folder: str | Path) -> list[str]:

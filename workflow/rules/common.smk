@@ -42,16 +42,17 @@ CACHE = config.get("cache")
 _problems = check_roots(R, CACHE) + check_owner(R, workflow.configfiles)
 _plan = run_sources({key: run.config for key, run in RUNS.items()}, R, CACHE)
 SOURCES = _plan["sources"]
-for _folder in dict.fromkeys(SOURCES.values()):
-    if is_finished(
-        _folder
-    ):  # a damaged cached file is named before anything runs or is deleted
-        _problems += damaged_run_files(_folder)
+# A damaged metric file the report will read is named before anything runs or is deleted (in the main
+# process only: cluster jobs re-read this file, and the main process checked before submitting them).
+if workflow.is_main_process:
+    for _folder in dict.fromkeys(SOURCES.values()):
+        if is_finished(_folder):
+            _problems += damaged_run_files(_folder)
 if _problems:
     for _line in _problems:
         print(f"error: {_line}", file=sys.stderr)
     sys.exit(2)
-if _plan["reasons"] and _plan["cached"]:
+if workflow.is_main_process and _plan["reasons"] and _plan["cached"]:
     _why = sorted(set(_plan["reasons"].values()))
     print(
         f"{len(_plan['cached'])} runs read from the cache {CACHE}; {len(_plan['reasons'])} will be trained into"
