@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test figures publish publish-report lint unit pipeline-checks clean-ci
+.PHONY: run test figures report publish publish-report lint unit pipeline-checks clean-ci
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,6 +20,10 @@ run: $(VENV)/.installed
 # Tables and figures under results/ from the committed cache (and any run finished in results/): no training.
 figures: $(VENV)/.installed
 	snakemake figures --cores all
+
+# report.html: every table (HTML) and figure of the default root with its caption, after `make figures`.
+report: figures
+	snakemake --report report.html
 
 # Maintainers only, after `make run` on a clean checkout: replace the committed cache with results/'s small files
 # (refused unless every run finished in results/ itself, from one clean commit). publish-report copies only the

@@ -12,7 +12,7 @@
 #
 # Environment knobs (all optional):
 #   SLURM_UP_TIMEOUT  seconds to wait for the node to become idle (default 60)
-#   SLURM_FAKE_GPU    1 (default) adds the fake GPU GRES; 0 leaves it out
+#   SLURM_FAKE_GPU    1 (default) adds the fake GPU GRES (and 4 shards of it); 0 leaves it out
 #   SLURM_PRISTINE    1 deletes the controller state first (job ids restart at 1)
 set -euo pipefail
 
@@ -95,8 +95,9 @@ if ! alive "$CTLD_PID" slurmctld && ! alive "$SLURMD_PID" slurmd; then
     mem=$((mem * 90 / 100))
     gres_types="" node_gres=""
     if [ "$FAKE_GPU" = 1 ]; then
-        gres_types="GresTypes=gpu"
-        node_gres="Gres=gpu:1"
+        # the GPU is also cut into 4 shards, so that several runs can share it (README, "Several runs per GPU")
+        gres_types="GresTypes=gpu,shard"
+        node_gres="Gres=gpu:1,shard:4"
     fi
     mkdir -p "$CONF_DIR"
     cat >"$CONF_DIR/slurm.conf" <<EOF
@@ -137,7 +138,7 @@ NodeName=$NODE CPUs=$cpus RealMemory=$mem $node_gres State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
     if [ "$FAKE_GPU" = 1 ]; then
-        echo "Name=gpu File=/dev/null" >"$CONF_DIR/gres.conf"
+        printf 'Name=gpu File=/dev/null\nName=shard Count=4 File=/dev/null\n' >"$CONF_DIR/gres.conf"
     else
         rm -f "$CONF_DIR/gres.conf"
     fi

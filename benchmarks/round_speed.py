@@ -53,6 +53,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
+import os
 import resource
 import statistics
 import subprocess
@@ -76,14 +78,12 @@ from heterofl.federation import Federation
 from heterofl.methods import METHOD_NAMES, METHODS
 from heterofl.rates import RATE_OF_LETTER
 
-# The original code on this machine (2 threads), same workload: static BN over all training images and
-# Global + Local test after every round; seconds per round, median of 10 (train, static BN, test, round).
-REFERENCE = {
-    "conv-fix5": (2.12, 3.87, 1.57, 7.37),
-    "conv-a1": (5.17, 3.85, 1.76, 11.08),
-    "conv-e1": (1.03, 0.92, 0.36, 2.33),
-}
-TARGET_SPEEDUP = {"conv-e1": 5.0, "conv-fix5": 3.0}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_style import reference_style_round  # noqa: E402
+
+REFERENCE_ENGINE = "reference-style"
+"""Not an engine of the library: ``reference_style.py``'s round, the original code's sequence, in the same run."""
+TARGET_SPEEDUP = {"conv-e1": 5.0, "conv-fix5": 2.0, "conv-a1": 2.0}  # whole round vs the reference-style loop
 PHASES = ("extract", "train", "aggregate", "static_bn", "evaluate", "round")
 INDEX_SET_METHODS = ("fd", "fedecover")
 TARGET_OVERHEAD = 0.10  # extraction + aggregation as a share of the round, index-set methods
@@ -121,6 +121,8 @@ def synthetic_images(name: str, shape: tuple[int, ...], n_train: int, n_test: in
 def load_data(workload: Workload, args: argparse.Namespace) -> Dataset:
     if workload.dataset == "CIFAR10":
         return synthetic_images("CIFAR10", (3, 32, 32), args.cifar_train, args.cifar_test, True)
+    if args.mnist_train:  # real MNIST's size (60,000 / 10,000) on a machine without the data
+        return synthetic_images("MNIST5k", (1, 28, 28), args.mnist_train, args.mnist_test, False)
     if not args.synthetic:
         try:
             from heterofl.data import load_dataset
@@ -131,19 +133,50 @@ def load_data(workload: Workload, args: argparse.Namespace) -> Dataset:
     return synthetic_images("MNIST5k", (1, 28, 28), 4000, 1000, False)
 
 
-def matmul_peak(size: int = 2048, repeats: int = 12) -> float:
-    """Best-of-N fp32 GEMM rate in GFLOP/s: the machine's practical peak."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_peak(device: torch.device, repeats: int = 12) -> float:
+    """Best-of-N full-fp32 GEMM rate in GFLOP/s (TF32 off): the device's practical fp32 peak."""
+    size = 8192 if device.type == "cuda" else 2048
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     for _ in range(3):
         a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    best = min(_timed(lambda: a @ b, device) for _ in range(repeats))
+    torch.backends.cuda.matmul.allow_tf32 = tf32
     return 2 * size**3 / best / 1e9
 
 
-def _timed(fn) -> float:
+def _timed(fn, device: torch.device) -> float:
+    _sync(device)
     start = time.perf_counter()
     fn()
+    _sync(device)
     return time.perf_counter() - start
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def machine_line(device: torch.device) -> str:
+    """What the numbers were measured on: CPU model and cores, torch build, GPU and CUDA when used."""
+    from heterofl.provenance import cpu_model
+
+    line = (
+        f"CPU {cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; torch {torch.__version__}"
+    )
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        line += f"; GPU {props.name} ({props.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda})"
+    return line
+
+
+def set_precision(precision: str) -> None:
+    """fp32: full fp32 everywhere (the library's setting); tf32: cuDNN and cuBLAS may use TF32 on the GPU."""
+    allow = precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = allow
+    torch.backends.cuda.matmul.allow_tf32 = allow
 
 
 class PhaseTimer:
@@ -205,13 +238,13 @@ def build(
             "dataset": workload.dataset,
             "control": workload.control,
             "rounds": 10**6,
-            "engine": engine,
+            "engine": "sequential" if engine == REFERENCE_ENGINE else engine,
             "method": method,
             "eval_rates": eval_rates,
             **workload.extra,
         }
     )
-    return Federation(config, data, partition, device, engine)
+    return Federation(config, data, partition, device, config.engine)
 
 
 def round_flops(federation: Federation, jobs_samples: dict[float, int], data: Dataset) -> dict[str, float]:
@@ -232,10 +265,11 @@ def round_flops(federation: Federation, jobs_samples: dict[float, int], data: Da
 def run_speed(args: argparse.Namespace) -> None:
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
-    peak_before = matmul_peak()
+    peak_before = matmul_peak(device)
+    print(machine_line(device))
     print(
-        f"device {device}, {torch.get_num_threads()} threads; fp32 matmul peak {peak_before:.0f} GFLOP/s "
-        f"(2048^3 GEMM, best of 12); eval_rates={args.eval_rates}"
+        f"device {device}, precision {args.precision}; fp32 matmul peak {peak_before:.0f} GFLOP/s "
+        f"(best of 12 GEMMs); eval_rates={args.eval_rates}"
         + (" (like the reference: global rate only)" if args.eval_rates == "global" else "")
     )
     timer = install_timer(device)
@@ -251,45 +285,70 @@ def run_speed(args: argparse.Namespace) -> None:
         samples: dict[float, int] = defaultdict(int)
         sampler = torch.Generator().manual_seed(0)
         jobs, _ = any_fed._round_jobs(1, sampler, {})
+        steps = 0
         for job in jobs:
             samples[job.rate] += len(job.indices) * any_fed.config.local_epochs
+            steps += math.ceil(len(job.indices) / any_fed.config.batch_size_train) * any_fed.config.local_epochs
         flops = round_flops(any_fed, samples, data)
+        flops["client_steps"] = steps
+        set_precision(args.precision)  # after building: the library sets full fp32 when it builds on a GPU
         for run, fed in feds.items():  # warm-up round (allocator, first-call overheads), not timed
-            states[run] = fed.run_round(states[run])
+            states[run] = (
+                reference_style_round(fed, states[run])[0] if run[1] == REFERENCE_ENGINE else fed.run_round(states[run])
+            )
         for round_ in range(args.rounds):
             for (method, engine), fed in feds.items():
-                timer.totals.clear()
-                timer.sync()
-                start = time.perf_counter()
-                states[method, engine] = fed.run_round(states[method, engine])
-                timer.sync()
-                total = time.perf_counter() - start
-                phases = dict(timer.totals)
-                row = states[method, engine].history[-1]
-                inside = phases.get("extract", 0.0) + phases.get("aggregate", 0.0)  # both inside seconds_train
-                record = {
-                    "workload": name,
-                    "method": method,
-                    "engine": engine,
-                    "extract": phases.get("select", 0.0) + phases.get("extract", 0.0),
-                    "select": phases.get("select", 0.0),
-                    "train": row["seconds_train"] - inside,
-                    "aggregate": phases.get("aggregate", 0.0),
-                    "static_bn": phases.get("static_bn", 0.0),
-                    "evaluate": row.get("seconds_evaluate", 0.0) - phases.get("static_bn", 0.0),
-                    "round": total,
-                    "round_index": round_ + 1,
-                }
+                if engine == REFERENCE_ENGINE:  # its own phases: training includes extraction and aggregation
+                    states[method, engine], phases = reference_style_round(fed, states[method, engine])
+                    record = {"extract": 0.0, "select": 0.0, "aggregate": 0.0, **phases}
+                else:
+                    record = timed_round(feds[method, engine], states, (method, engine), timer)
+                record.update(workload=name, method=method, engine=engine, round_index=round_ + 1)
+                record.update(
+                    {
+                        "precision": args.precision,
+                        "train_images": len(data.train_x),
+                        "test_images": len(data.test_x),
+                        "client_steps": steps,
+                        "peak_gflops": peak_before,
+                        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                    }
+                )
                 rows.append(record)
+                write_csv(rows, args.csv, quiet=True)  # every round, so a run stopped by a time limit keeps them
         for method, engine in runs:
             mine = [r for r in rows if r["workload"] == name and r["method"] == method and r["engine"] == engine]
             medians[(name, method, engine)] = {p: statistics.median(r[p] for r in mine) for p in (*PHASES, "select")}
         medians[(name, "_flops")] = flops
         report(medians, args, peak_before, [name])  # partial results as soon as a workload is done
         write_csv(rows, args.csv)
-    peak = max(peak_before, matmul_peak())
+    peak = max(peak_before, matmul_peak(device))
+    if device.type == "cuda":
+        print(f"peak GPU memory allocated {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB")
     print("\n==== summary ====")
     report(medians, args, peak, args.workloads)
+
+
+def timed_round(fed: Federation, states: dict, run: tuple[str, str], timer: PhaseTimer) -> dict[str, float]:
+    """One library round with its phases (extraction and aggregation taken out of ``seconds_train``)."""
+    timer.totals.clear()
+    timer.sync()
+    start = time.perf_counter()
+    states[run] = fed.run_round(states[run])
+    timer.sync()
+    total = time.perf_counter() - start
+    phases = dict(timer.totals)
+    row = states[run].history[-1]
+    inside = phases.get("extract", 0.0) + phases.get("aggregate", 0.0)  # both inside seconds_train
+    return {
+        "extract": phases.get("select", 0.0) + phases.get("extract", 0.0),
+        "select": phases.get("select", 0.0),
+        "train": row["seconds_train"] - inside,
+        "aggregate": phases.get("aggregate", 0.0),
+        "static_bn": phases.get("static_bn", 0.0),
+        "evaluate": row.get("seconds_evaluate", 0.0) - phases.get("static_bn", 0.0),
+        "round": total,
+    }
 
 
 def report(medians: dict, args: argparse.Namespace, peak: float, workloads: list[str]) -> None:
@@ -297,8 +356,9 @@ def report(medians: dict, args: argparse.Namespace, peak: float, workloads: list
         f"\nmedian seconds per round over {args.rounds} rounds; matmul peak {peak:.0f} GFLOP/s (max of two "
         f"measurements); %peak = true FLOPs / time / peak; extract includes the method's selection"
     )
-    header = f"{'workload':12} {'method':9} {'engine':11} " + " ".join(f"{p:>9}" for p in PHASES)
-    header += f" {'train%pk':>8} {'sBN%pk':>7} {'test%pk':>7} {'vs seq':>7} {'vs ref':>7}"
+    header = f"{'workload':12} {'method':9} {'engine':15} " + " ".join(f"{p:>9}" for p in PHASES)
+    header += f" {'train%pk':>8} {'sBN%pk':>7} {'test%pk':>7} {'steps/s':>8} {'vs seq':>7} {'vs ref':>7}"
+    # vs ref: the reference-style loop (benchmarks/reference_style.py) measured in this same run
     print(header)
     for name in workloads:
         flops = medians[(name, "_flops")]
@@ -309,31 +369,32 @@ def report(medians: dict, args: argparse.Namespace, peak: float, workloads: list
 def report_method(
     medians: dict, args: argparse.Namespace, peak: float, name: str, method: str, flops: dict[str, float]
 ) -> None:
-    ref = REFERENCE.get(name) if method == "heterofl" else None
     base = medians.get((name, method, "sequential"))
+    ref = medians.get((name, method, REFERENCE_ENGINE))  # measured in this run, never a stored figure
     for engine in args.engines:
         m = medians[(name, method, engine)]
         pct = {p: 100 * flops[p] / max(m[p], 1e-9) / 1e9 / peak for p in ("train", "static_bn", "evaluate")}
         vs_seq = f"{base['round'] / m['round']:6.2f}x" if base else "      -"
-        vs_ref = f"{ref[3] / m['round']:6.2f}x" if ref else "      -"
+        vs_ref = f"{ref['round'] / m['round']:6.2f}x" if ref else "      -"
         print(
-            f"{name:12} {method:9} {engine:11} "
+            f"{name:12} {method:9} {engine[:15]:15} "
             + " ".join(f"{m[p]:9.3f}" for p in PHASES)
-            + f" {pct['train']:7.0f}% {pct['static_bn']:6.0f}% {pct['evaluate']:6.0f}% {vs_seq:>7} {vs_ref:>7}"
-        )
-    if ref:
-        print(
-            f"{name:12} {method:9} {'reference':11} {'':>9} {ref[0]:9.2f} {'':>9} {ref[1]:9.2f} {ref[2]:9.2f} "
-            f"{ref[3]:9.2f}   (original code, this machine, median of 10)"
+            + f" {pct['train']:7.0f}% {pct['static_bn']:6.0f}% {pct['evaluate']:6.0f}%"
+            + f" {flops['client_steps'] / max(m['train'], 1e-9):8.0f} {vs_seq:>7} {vs_ref:>7}"
         )
     indent = " " * 12
-    if name in TARGET_SPEEDUP and ref:
-        best = min(medians[(name, method, e)]["round"] for e in args.engines)
+    library = [e for e in args.engines if e != REFERENCE_ENGINE]
+    if ref and library:
+        best_engine = min(library, key=lambda e: medians[(name, method, e)]["round"])
+        best = medians[(name, method, best_engine)]
+        phases = ", ".join(f"{p} {ref[p] / max(best[p], 1e-9):.2f}x" for p in ("train", "static_bn", "evaluate"))
+        target = TARGET_SPEEDUP.get(name)
+        verdict = f"; target >= {target:.0f}x: {'met' if ref['round'] / best['round'] >= target else 'MISSED'}"
         print(
-            f"{indent} target: whole round >= {TARGET_SPEEDUP[name]:.0f}x the reference; "
-            f"best engine reaches {ref[3] / best:.2f}x"
+            f"{indent} vs the reference-style loop: best engine ({best_engine}) round "
+            f"{ref['round'] / best['round']:.2f}x ({phases}){verdict if target else ''}"
         )
-    for engine in args.engines:
+    for engine in library:
         m = medians[(name, method, engine)]
         share = (m["extract"] + m["aggregate"]) / max(m["round"], 1e-9)
         target = ""
@@ -353,14 +414,28 @@ def report_method(
             )
 
 
-def write_csv(rows: list[dict], path: str) -> None:
+def write_csv(rows: list[dict], path: str, quiet: bool = False) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fields = ["workload", "method", "engine", "round_index", *PHASES, "select"]
+    fields = [
+        "workload",
+        "method",
+        "engine",
+        "precision",
+        "round_index",
+        *PHASES,
+        "select",
+        "client_steps",
+        "train_images",
+        "test_images",
+        "peak_gflops",
+        "device_name",
+    ]
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    print(f"wrote {path}")
+    if not quiet:
+        print(f"wrote {path}")
 
 
 def synthetic_partition(num_users: int, n_train: int, n_test: int, per_client: int) -> Partition:
@@ -425,7 +500,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="conv-e1,conv-fix5,conv-a1,resnet-fix5",
         help=f"comma-separated, from {','.join(WORKLOADS)}",
     )
-    parser.add_argument("--engines", default="sequential,batched,auto", help="comma-separated engines")
+    parser.add_argument(
+        "--engines",
+        default=f"sequential,batched,auto,{REFERENCE_ENGINE}",
+        help=f"comma-separated: sequential, batched, auto, and {REFERENCE_ENGINE} (the original code's sequence)",
+    )
     parser.add_argument(
         "--methods", default="heterofl", help=f"comma-separated extraction methods, from {','.join(METHOD_NAMES)}"
     )
@@ -436,9 +515,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--synthetic", action="store_true", help="random MNIST-shaped data instead of MNIST5k")
     parser.add_argument("--cifar-train", type=int, default=1000, help="synthetic CIFAR training images")
     parser.add_argument("--cifar-test", type=int, default=500, help="synthetic CIFAR test images")
+    parser.add_argument("--mnist-train", type=int, default=0, help="synthetic MNIST-shaped training images")
+    parser.add_argument("--mnist-test", type=int, default=1000, help="synthetic MNIST-shaped test images")
+    parser.add_argument(
+        "--paper-scale",
+        action="store_true",
+        help="the paper's dataset sizes on synthetic tensors: MNIST 60,000/10,000, CIFAR10 50,000/10,000",
+    )
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32"), help="GPU matmul/conv precision")
     parser.add_argument("--memory", action="store_true", help="peak RSS with 100 vs 10,000 clients instead")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.paper_scale:
+        args.mnist_train, args.mnist_test, args.cifar_train, args.cifar_test = 60_000, 10_000, 50_000, 10_000
     args.workloads = [w for w in args.workloads.split(",") if w]
     args.engines = [e for e in args.engines.split(",") if e]
     args.methods = [m for m in args.methods.split(",") if m]

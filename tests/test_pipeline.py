@@ -6,6 +6,7 @@ repository's own ``results/`` is never touched.
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 import re
@@ -89,7 +90,7 @@ def test_ci_grid_runs_then_figures_rebuild_from_cache_without_training(tmp_path)
     summary = pd.read_csv(results / "summary" / "runs.csv")
     assert summary[["control", "seed"]].drop_duplicates().shape[0] == 4
     assert (results / "tables" / "combination_MNIST5k.md").is_file()
-    assert (results / "figures" / "results" / "submodels_MNIST5k_iid.png").stat().st_size > 1000
+    assert (results / "figures" / "results" / "rates_heatmap_MNIST5k_iid.png").stat().st_size > 1000
     assert (results / "figures" / "partitions" / "MNIST5k_non-iid-2_users5_seed0.png").is_file()
     before = (results / "summary" / "runs.csv").read_bytes()
 
@@ -114,7 +115,7 @@ def test_ci_grid_runs_then_figures_rebuild_from_cache_without_training(tmp_path)
     assert plan.get("tables") == 1 and plan.get("figures_results") == 1 and plan.get("partition_heatmap") == 2
     _snakemake(work, "figures", "--cores", "2", "--configfile", "config/ci.yaml")
     assert (results / "tables" / "combination_MNIST5k.md").is_file()
-    assert (results / "figures" / "results" / "learning_curve_MNIST5k_non-iid-2_local.pdf").is_file()
+    assert (results / "figures" / "results" / "learning_curves_MNIST5k_non-iid-2.pdf").is_file()
     assert (results / "summary" / "runs.csv").read_bytes() == before
     assert not list(results.glob("runs/**/*.pt")), "figures must not retrain"
 
@@ -130,7 +131,7 @@ def test_committed_default_results_rebuild_figures_without_training(tmp_path):
     assert not {"partition", "train_run", "evaluate"} & set(plan), plan
     _snakemake(work, "figures", "--cores", "2")
     fresh = work / "results"
-    assert (fresh / "figures" / "results" / "interpolation_MNIST5k_iid_global.png").is_file()
+    assert (fresh / "figures" / "results" / "interpolation_MNIST5k.png").is_file()
     assert (fresh / "figures" / "partitions" / "MNIST5k_non-iid-2_users20_seed0.png").is_file()
     # The committed summary and tables are exactly what the committed runs give with the code of this tree.
     assert (fresh / "summary" / "runs.csv").read_bytes() == (committed / "summary" / "runs.csv").read_bytes()
@@ -255,3 +256,37 @@ def test_keep_going_builds_tables_from_finished_runs_and_lists_failures(tmp_path
     summary = pd.read_csv(results / "summary" / "runs.csv")
     assert set(summary["control"]) == {"1_5_0.4_iid_fix_e1_bn_1_1"}
     assert (results / "tables" / "index.md").is_file()
+
+
+def test_report_holds_tables_and_figures_without_warnings_and_index_lists_every_figure(tmp_path):
+    """A fresh clone's `snakemake figures` then `snakemake --report` on a few committed runs (no training): the
+    report embeds each table as HTML with its caption, prints no warning, and tables/index.md links every figure."""
+    work = _workspace(tmp_path, with_results=True)
+    config = yaml.safe_load((work / "config" / "config.yaml").read_text())
+    config["results"] = "results-small"  # read from the committed cache: same settings, a subset of its runs
+    experiment = config["experiments"][0]
+    experiment.update(splits=["iid"], fix=["a1", "e1", "a5-e5"], dynamic=[])
+    (work / "config" / "small.yaml").write_text(yaml.safe_dump(config))
+    _age_randomly(work)
+    built = _snakemake(work, "figures", "--cores", "2", "--configfile", "config/small.yaml")
+    assert "train_run" not in built.stdout + built.stderr
+    report = _snakemake(work, "--report", "report.html", "--configfile", "config/small.yaml")
+    output = report.stdout + report.stderr
+    assert "warning" not in output.lower() and "Missing metadata" not in output, output[-3000:]
+    html = (work / "report.html").read_text()
+    embedded = re.search(r"combination_MNIST5k\.html;base64,([A-Za-z0-9+/=]+)", html)
+    assert embedded, "the combination table is not in the report"
+    table = base64.b64decode(embedded.group(1)).decode()
+    assert "<table" in table and "IID Accuracy" in table and "Paper" not in table  # MNIST5k is not the paper's
+    assert "The paper&#x27;s Table 1" in html or "The paper's Table 1" in html  # its caption
+    results = work / "results-small"
+    index = (results / "tables" / "index.md").read_text()
+    figures = sorted(results.glob("figures/*/*.png"))
+    assert any(p.parent.name == "results" for p in figures) and any(p.parent.name == "partitions" for p in figures)
+    for png in figures:
+        assert f"({Path('..', *png.relative_to(results).parts).as_posix()})" in index, png.name
+        assert f"`{png.stem}`" in index
+    assert "None." not in index
+    for table_md in (results / "tables").glob("*.md"):
+        if table_md.name != "index.md":
+            assert f"`{table_md.stem}`" in index and (table_md.with_suffix(".html")).is_file()

@@ -179,18 +179,18 @@ def test_files_written_and_figures_non_empty(report) -> None:
     for name in ("summary/runs.csv", "summary/history.csv", "tables/index.md", "summary/missing_runs.txt"):
         assert out / name in written
     stems = [
-        "interpolation_MNIST5k_iid_global",
-        "learning_curve_MNIST5k_iid_global",
-        "learning_curve_MNIST5k_non-iid-2_global",
-        "learning_curve_MNIST5k_non-iid-2_local",
-        "submodels_MNIST5k_iid",
-        "submodels_MNIST5k_non-iid-2",
+        "interpolation_MNIST5k",
+        "pareto_MNIST5k",
+        "learning_curves_MNIST5k_iid",
+        "learning_curves_MNIST5k_non-iid-2",
+        "rates_heatmap_MNIST5k_iid",
+        "rates_heatmap_MNIST5k_non-iid-2",
     ]
     for stem in stems:
         pdf, png = out / "figures" / f"{stem}.pdf", out / "figures" / f"{stem}.png"
         assert pdf.read_bytes()[:4] == b"%PDF" and png.read_bytes()[:4] == b"\x89PNG"
         assert pdf in written and png in written
-    assert not (out / "figures" / "interpolation_MNIST5k_iid_local.pdf").exists()
+    assert not list((out / "figures").glob("interpolation_MNIST5k_*"))  # one interpolation figure per dataset
     assert not [p for p in (out / "figures").iterdir() if p.name.startswith(".")]  # no temp files left
     index = (out / "tables" / "index.md").read_text()
     assert "combination_MNIST5k" in index and "submodels_MNIST5k_non-iid-2" in index
@@ -199,7 +199,13 @@ def test_files_written_and_figures_non_empty(report) -> None:
 def test_empty_runs_root_still_writes_fixed_files(tmp_path) -> None:
     written = build_report(tmp_path / "runs", tmp_path / "out", expected=[tmp_path / "runs" / "x"])
     names = sorted(str(p.relative_to(tmp_path / "out")) for p in written)
-    assert names == ["summary/history.csv", "summary/missing_runs.txt", "summary/runs.csv", "tables/index.md"]
+    assert names == [
+        "summary/cost.csv",
+        "summary/history.csv",
+        "summary/missing_runs.txt",
+        "summary/runs.csv",
+        "tables/index.md",
+    ]
     assert (tmp_path / "out" / "summary" / "missing_runs.txt").read_text() == f"{tmp_path / 'runs' / 'x'}\n"
 
 
@@ -236,3 +242,146 @@ def test_diverged_run_is_collected_with_its_flag_and_left_out_of_every_mean(tmp_
     assert f"- {note}" in (out / "tables" / "index.md").read_text()
     sub = pd.read_csv(out / "tables" / "submodels_MNIST5k_iid_raw.csv")
     assert sub.loc[sub["control"] == control, "n_seeds"].tolist() == [2]
+
+
+def _summary_row(control: str, metric: str, best: float, dataset: str = "CIFAR10", blocks: str = "1-1-1-2") -> dict:
+    """One runs.csv row (seed 0, the global model) of a fabricated summary whose numbers are known."""
+    fed, users, frac, split, split_mode, mode, norm, scale, mask = control.split("_")
+    letter = mode[0]
+    model = {"CIFAR10": "resnet18", "WikiText2": "transformer"}.get(dataset, "conv")
+    return {
+        "dataset": dataset,
+        "model": model,
+        "run": control,
+        "control": control,
+        "method": "heterofl",
+        "seed": 0,
+        "fed": int(fed),
+        "num_users": int(users),
+        "frac": float(frac),
+        "data_split_mode": split,
+        "model_split_mode": split_mode,
+        "model_mode": mode,
+        "norm": norm,
+        "scale": int(scale),
+        "mask": int(mask),
+        "global_letter": letter,
+        "resnet_blocks": blocks,
+        "letter": letter,
+        "rate": 1.0,
+        "metric": metric,
+        "final": best - 1.0,
+        "best": best,
+        "mean_last_k": best - 0.5,
+    }
+
+
+def test_paper_numbers_beside_ours_on_a_fabricated_summary(tmp_path) -> None:
+    """CIFAR10 runs with the paper's control strings get the published value and ours - paper; Table 2 values in
+    the ablation table; a run the paper does not report, and MNIST5k, get no column at all."""
+    ga, la = "Global-Accuracy", "Local-Accuracy"
+    rows = [
+        _summary_row("1_100_0.1_iid_fix_a1_bn_1_1", ga, 90.00),  # Table 1: a, IID 91.19
+        _summary_row("1_100_0.1_iid_dynamic_a1-e1_bn_1_1", ga, 91.00),  # Table 1: a-e, IID 90.29
+        _summary_row("1_100_0.1_iid_fix_a5-e5_bn_1_1", ga, 85.00),  # interpolation point: not published
+        _summary_row("1_100_0.1_iid_fix_e1_bn_1_1", ga, 80.00),  # Table 1: e, IID 77.09
+        _summary_row("1_100_0.1_non-iid-2_fix_a1_bn_1_1", la, 93.00),  # Table 1: 92.38 / Table 2: 92.1
+        _summary_row("1_100_0.1_non-iid-2_fix_a1_bn_1_1", ga, 50.00),  # Table 1: 56.88 / Table 2: 59.2
+        _summary_row("1_100_0.1_non-iid-2_fix_a1_none_1_1", la, 90.00),  # Table 2: 91.7
+        _summary_row("1_100_0.1_non-iid-2_fix_a1_none_1_1", ga, 60.00),  # Table 2: 58.5
+        _summary_row("1_100_0.1_iid_fix_a1_bn_1_1", ga, 97.00, dataset="MNIST5k"),  # never the paper's MNIST
+    ]
+    runs_csv = tmp_path / "runs.csv"
+    pd.DataFrame(rows).to_csv(runs_csv, index=False)
+    from heterofl.report import write_tables
+
+    write_tables(runs_csv, tmp_path / "tables", metric="best")
+    table = pd.read_csv(tmp_path / "tables" / "combination_CIFAR10.csv", dtype=str, keep_default_na=False)
+    assert list(table.columns)[5:] == [
+        "IID Accuracy",
+        "Paper IID",
+        "Δ IID",
+        "Non-IID Local (non-iid-2)",
+        "Paper Local",
+        "Δ Local",
+        "Non-IID Global (non-iid-2)",
+        "Paper Global",
+        "Δ Global",
+    ]
+    by_model = table.set_index("Model")
+    assert by_model.loc["a", ["Paper IID", "Δ IID"]].tolist() == ["91.19", "-1.19"]
+    assert by_model.loc["a-e", ["Paper IID", "Δ IID"]].tolist() == ["90.29", "+0.71"]
+    assert by_model.loc["e", ["Paper IID", "Δ IID"]].tolist() == ["77.09", "+2.91"]
+    assert by_model.loc["a", ["Paper Local", "Δ Local", "Paper Global", "Δ Global"]].tolist() == [
+        "92.38",
+        "+0.62",
+        "56.88",
+        "-6.88",
+    ]
+    assert by_model.loc["a-e", ["Paper Local", "Δ Local"]].tolist() == ["-", "-"]  # no non-IID a-e run
+    raw = pd.read_csv(tmp_path / "tables" / "combination_CIFAR10_raw.csv").set_index("label")
+    assert raw.loc["a", "paper_iid"] == 91.19 and raw.loc["a", "paper_iid_source"] == "table1"
+    assert raw.loc["a", "diff_noniid_global"] == pytest.approx(50.00 - 56.88)
+    assert "arXiv:2010.01264" in (tmp_path / "tables" / "combination_CIFAR10.md").read_text()
+    assert r"$\Delta$ IID" in (tmp_path / "tables" / "combination_CIFAR10.tex").read_text()
+
+    interpolation = pd.read_csv(tmp_path / "tables" / "interpolation_CIFAR10_iid.csv", dtype=str, keep_default_na=False)
+    pair = interpolation[interpolation["Pair"] == "a-e"].set_index("Model")
+    assert pair["Paper Global"].tolist() == ["91.19", "-", "77.09"]  # a1, a5-e5, e1
+    assert pair.loc["a5-e5", "Δ Global"] == "-" and pair.loc["a1", "Δ Global"] == "-1.19"
+
+    ablation = pd.read_csv(tmp_path / "tables" / "ablation_CIFAR10_non-iid-2.csv", dtype=str, keep_default_na=False)
+    by_norm = ablation.set_index("Norm")
+    assert by_norm.loc["none", ["Paper Local", "Δ Local", "Paper Global", "Δ Global"]].tolist() == [
+        "91.7",
+        "-1.70",
+        "58.5",
+        "+1.50",
+    ]
+    assert by_norm.loc["bn", ["Paper Local", "Paper Global"]].tolist() == ["92.1", "59.2"]  # Table 2's own a run
+
+    mnist = pd.read_csv(tmp_path / "tables" / "combination_MNIST5k.csv")
+    assert not [c for c in mnist.columns if "Paper" in c or "Δ" in c]
+    assert not [c for c in pd.read_csv(tmp_path / "tables" / "combination_MNIST5k_raw.csv").columns if "paper" in c]
+    assert "Paper" not in (tmp_path / "tables" / "combination_MNIST5k.md").read_text()
+
+
+def test_published_matches_only_the_papers_configuration() -> None:
+    from heterofl.report.paper_numbers import published
+
+    def config(control: str, **overrides) -> dict:
+        return _summary_row(control, "Global-Accuracy", 0.0) | overrides
+
+    assert published(config("1_100_0.1_iid_dynamic_a5-e5_bn_1_1"), "Global-Accuracy").value == 90.29  # a1-e1
+    assert published(config("1_100_0.1_iid_dynamic_a1-b1_bn_1_1"), "Global-Accuracy") is None  # not in Table 1
+    assert published(config("1_100_0.1_iid_dynamic_a1_bn_0_1"), "Global-Accuracy").value == 91.19  # one rate
+    for different in (
+        config("1_100_0.1_iid_fix_a1-e1_bn_1_1"),  # fix, where the paper's a-e is dynamic
+        config("1_20_0.1_iid_fix_a1_bn_1_1"),  # 20 clients
+        config("1_100_0.25_iid_fix_a1_bn_1_1"),  # a quarter of them per round
+        config("1_100_0.1_iid_fix_a1_bn_1_1", resnet_blocks="2-2-2-2"),  # the later ResNet18
+        config("1_100_0.1_iid_fix_a1_gn_1_1"),  # another norm
+        config("1_100_0.1_iid_fix_a1_bn_1_1", dataset="MNIST5k", model="conv"),
+    ):
+        assert published(different, "Global-Accuracy") is None, different["control"]
+    mnist = config("1_100_0.1_iid_fix_a1-e9_bn_1_1", dataset="MNIST", model="conv")
+    hit = published(mnist, "Global-Accuracy")
+    assert (hit.value, hit.source, hit.text()) == (99.03, "figure", "≈99.03")
+    wikitext = config("1_100_0.1_iid_fix_b1_bn_1_1", dataset="WikiText2", model="transformer")
+    assert published(wikitext, "Global-Perplexity").value == 3.46
+    assert published(wikitext, "Global-Accuracy") is None
+
+
+def test_index_lists_every_table_and_figure_written(report) -> None:
+    """`heterofl report` writes the figures first, so tables/index.md links each one (and each table, also as
+    HTML for `snakemake --report`)."""
+    _, out, written, _ = report
+    index = (out / "tables" / "index.md").read_text()
+    figures = [p for p in written if p.suffix in (".pdf", ".png")]
+    assert figures and "None." not in index
+    for path in figures:
+        assert f"](../figures/{path.name})" in index and f"`{path.stem}`" in index
+    tables = sorted((out / "tables").glob("*.html"))
+    assert tables and all(p in written for p in tables)
+    for path in tables:
+        assert f"`{path.stem}`" in index and "<table" in path.read_text()

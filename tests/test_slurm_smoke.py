@@ -159,3 +159,77 @@ def test_pipeline_tiny_config_runs_through_slurm(tmp_path: Path) -> None:
     )
     assert f"running as SLURM job {train_id}" in train_log.read_text()
     assert (work / "results-slurm" / "tables" / "index.md").is_file()
+
+
+# ------------------------------------------------------------------------ several runs per GPU (README)
+
+
+def _pack(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProcess, Path, dict[str, str]]:
+    """The packing toy through the slurm-test profile with ``options``; (result, workdir, sbatch id -> rule)."""
+    workdir = tmp_path / "pack"
+    workdir.mkdir()
+    shutil.copy(TOY / "pack.smk", workdir / "Snakefile")
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(workdir / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--workflow-profile",
+        str(PROFILE),
+        "--show-failed-logs",
+        *options,
+    ]
+    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
+    log = res.stdout + res.stderr
+    jobs = dict(re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/logs/slurm/(\w+)/", log))
+    return res, workdir, jobs
+
+
+def _intervals(workdir: Path) -> list[tuple[float, float]]:
+    spans = []
+    for i in range(4):
+        text = (workdir / "logs" / f"run{i}.log").read_text()
+        spans.append((float(re.search(r"start=(\S+)", text).group(1)), float(re.search(r"end=(\S+)", text).group(1))))
+    return spans
+
+
+def test_gpu_shards_run_several_training_jobs_on_one_gpu_at_once(tmp_path: Path) -> None:
+    """`gres: shard:1` instead of `gpu: 1`: one sbatch per run, each holding a shard of the one GPU, and
+    SLURM starts them side by side (as many as the node's CPUs allow: 2 here)."""
+    res, workdir, jobs = _pack(tmp_path, "--set-resources", "train_run:gpu=0", "train_run:gres=shard:1")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-6000:]
+    assert len(jobs) == 4, jobs
+    for job_id in jobs:
+        record = _scontrol_job(job_id)
+        assert _field(record, "TresPerNode") == "gres:shard:1", record
+        assert "gpu" not in _field(record, "TresPerJob"), record
+    spans = _intervals(workdir)
+    overlapping = max(sum(start <= t < end for start, end in spans) for t, _ in spans)
+    assert overlapping >= 2, f"no two runs shared the GPU at the same time: {spans}"
+
+
+def test_grouped_runs_take_one_allocation_with_exactly_one_gpu(tmp_path: Path) -> None:
+    """`--groups` with `--group-components 2`: two sbatch jobs for four runs; with `gres: gpu:1` each asks
+    for one GPU (a grouped `gpu: 1` would add up to `--gpus=2`)."""
+    options = ["--groups", "train_run=pack", "--group-components", "pack=2"]
+    res, workdir, jobs = _pack(tmp_path, *options, "--set-resources", "train_run:gpu=0", "train_run:gres=gpu:1")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-6000:]
+    assert sorted(jobs.values()) == ["group_pack_train_run"] * 2, jobs
+    for job_id in jobs:
+        record = _scontrol_job(job_id)
+        assert _field(record, "TresPerNode") == "gres:gpu:1", record
+    ran_in = [(workdir / "out" / f"run{i}.txt").read_text().strip() for i in range(4)]
+    assert sorted(set(ran_in)) == sorted(jobs), ran_in  # four runs, two allocations
+    assert all("gpus=1" in (workdir / "logs" / f"run{i}.log").read_text() for i in range(4))
+
+
+def test_a_failed_run_in_a_group_is_named_with_its_log(tmp_path: Path) -> None:
+    options = ["--groups", "train_run=pack", "--group-components", "pack=2", "--config", "fail=2"]
+    res, _, _ = _pack(tmp_path, *options, "--set-resources", "train_run:gpu=0", "train_run:gres=gpu:1")
+    log = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "Error in group pack" in log
+    assert re.search(r"Error in rule train_run:\n(?:.*\n){0,4}\s+log: logs/run2\.log", log), log[-6000:]

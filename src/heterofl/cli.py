@@ -323,7 +323,8 @@ def report(runs_root, out_dir, expected, metric, log_file) -> None:
 @click.option("--out", "summary_dir", required=True, type=click.Path(file_okay=False), help="Summary folder.")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False))
 def aggregate(folders, expected, summary_dir, log_file) -> None:
-    """Collect run folders into runs.csv, history.csv and missing_runs.txt (expected but unfinished)."""
+    """Collect run folders into runs.csv, history.csv, cost.csv (bytes and MACs per round) and missing_runs.txt
+    (expected but unfinished)."""
     from heterofl.report import write_summary
 
     check_outputs({"--out": summary_dir}, {"--log": log_file})
@@ -336,29 +337,38 @@ def aggregate(folders, expected, summary_dir, log_file) -> None:
 @click.option("--runs-csv", required=True, type=click.Path(dir_okay=False))
 @_metric_option
 @click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--figures",
+    multiple=True,
+    type=click.Path(),
+    help="A figure (PDF/PNG) or a folder of figures, written before: listed in index.md. Repeatable.",
+)
 @click.option("--log", "log_file", type=click.Path(dir_okay=False))
-def tables(runs_csv, metric, out, log_file) -> None:
+def tables(runs_csv, metric, out, figures, log_file) -> None:
     """Paper-style tables from a summary runs.csv (no training, no data needed)."""
     from heterofl.report import write_tables
 
     check_outputs({"--out": out}, {"--log": log_file})
     _setup_logging(log_file)
-    click.echo(f"{len(write_tables(runs_csv, out, metric))} files written under {out}")
+    click.echo(f"{len(write_tables(runs_csv, out, metric, figures))} files written under {out}")
 
 
 @cli.command()
 @click.option("--runs-csv", required=True, type=click.Path(dir_okay=False))
 @click.option("--history-csv", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--cost-csv", type=click.Path(dir_okay=False), help="Bytes and MACs per round [default: cost.csv beside history]."
+)
 @_metric_option
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--log", "log_file", type=click.Path(dir_okay=False))
-def figures(runs_csv, history_csv, metric, out, log_file) -> None:
+def figures(runs_csv, history_csv, cost_csv, metric, out, log_file) -> None:
     """Figures from the summary CSVs (no training, no data needed)."""
     from heterofl.report import write_figures
 
     check_outputs({"--out": out}, {"--log": log_file})
     _setup_logging(log_file)
-    click.echo(f"{len(write_figures(runs_csv, history_csv, out, metric))} files written under {out}")
+    click.echo(f"{len(write_figures(runs_csv, history_csv, out, metric, cost_csv))} files written under {out}")
 
 
 @cli.command()

@@ -151,7 +151,30 @@ def report_outputs():
     return [
         f"{R}/summary/runs.csv",
         f"{R}/summary/history.csv",
+        f"{R}/summary/cost.csv",
         f"{R}/tables",
         f"{R}/figures/results",
         *heatmap_files(),
     ]
+
+
+# The report's subcategories (``snakemake --report``), by the stem's prefix.
+REPORT_KINDS = {
+    "combination": "Combinations (paper Table 1)",
+    "interpolation": "Interpolation",
+    "ablation": "Ablation (paper Table 2)",
+    "submodels": "Global model at every rate",
+    "rates_heatmap": "Global model at every rate",
+    "methods": "Methods",
+    "cost": "Communication and compute",
+    "cost_curves": "Communication and compute",
+    "learning_curve": "Learning curves",
+    "learning_curves": "Learning curves",
+    "pareto": "Accuracy against cost",
+}
+
+
+def report_kind(wildcards):
+    """The subcategory of a table or figure of the report, from its file stem (a wildcard of report patterns)."""
+    prefixes = [k for k in REPORT_KINDS if wildcards.name.startswith(f"{k}_")]
+    return REPORT_KINDS[max(prefixes, key=len)] if prefixes else wildcards.name.split("_")[0]

@@ -15,6 +15,7 @@ rule aggregate:
         runs=f"{R}/summary/runs.csv",
         history=f"{R}/summary/history.csv",
         missing=f"{R}/summary/missing_runs.txt",
+        cost=f"{R}/summary/cost.csv",
     log:
         f"{R}/logs/report/aggregate.log",
     conda:
@@ -27,21 +28,36 @@ rule aggregate:
 
 
 # ----------------------------------------------------------------------------------------------
-# Paper-style tables (CSV, Markdown, LaTeX) from the cached summary.
+# Paper-style tables (CSV, Markdown, LaTeX, HTML for the report) from the cached summary, after the figures:
+# tables/index.md lists every table and figure written.
 rule tables:
     input:
         runs=rules.aggregate.output.runs,
         history=rules.aggregate.output.history,
+        cost=rules.aggregate.output.cost,  # read beside runs.csv: the cost tables
+        figures=f"{R}/figures/results",
+        heatmaps=heatmap_files(),
     output:
-        directory(f"{R}/tables"),
+        report(
+            directory(f"{R}/tables"),
+            patterns=["{name}.html"],
+            caption="../report/tables.rst",
+            category="Tables",
+            subcategory=report_kind,
+        ),
     log:
         f"{R}/logs/report/tables.log",
     conda:
         "../envs/heterofl.yaml"
     params:
         metric=config["report_metric"],
+        figures=lambda wildcards, input: " ".join(
+            f"--figures {shlex.quote(path)}"
+            for path in [input.figures, *input.heatmaps]
+        ),
     shell:
-        "heterofl tables --runs-csv {input.runs} --metric {params.metric} --out {output} --log {log} 2>> {log}"
+        "heterofl tables --runs-csv {input.runs} --metric {params.metric} {params.figures}"
+        " --out {output} --log {log} 2>> {log}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -50,12 +66,14 @@ rule figures_results:
     input:
         runs=rules.aggregate.output.runs,
         history=rules.aggregate.output.history,
+        cost=rules.aggregate.output.cost,
     output:
         report(
             directory(f"{R}/figures/results"),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
-            category="Results",
+            category="Figures",
+            subcategory=report_kind,
         ),
     log:
         f"{R}/logs/report/figures.log",
@@ -64,5 +82,5 @@ rule figures_results:
     params:
         metric=config["report_metric"],
     shell:
-        "heterofl figures --runs-csv {input.runs} --history-csv {input.history}"
+        "heterofl figures --runs-csv {input.runs} --history-csv {input.history} --cost-csv {input.cost}"
         " --metric {params.metric} --out {output} --log {log} 2>> {log}"

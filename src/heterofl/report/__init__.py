@@ -6,6 +6,8 @@ control string, e.g. ``iid``, ``non-iid-2``, ``none``; a file exists only when i
 Always (fixed names, safe to declare as Snakemake outputs):
 
 * ``{out}/summary/runs.csv``, ``{out}/summary/history.csv``: the long tables of :func:`collect_runs`;
+* ``{out}/summary/cost.csv``: bytes and MACs per run and round (:func:`heterofl.report.collect.collect_summary`;
+  only runs whose ``history.csv`` records them), with per-run sums as ``total_*`` columns of ``runs.csv``;
 * ``{out}/tables/index.md``: every table and figure written, with captions;
 * ``{out}/summary/missing_runs.txt``: expected run folders without ``config.yaml``/``eval.csv`` (empty if none).
 
@@ -13,24 +15,33 @@ A run flagged as diverged (its folder holds ``DIVERGED``, :mod:`heterofl.diverge
 (``diverged`` true, ``diverged_reason``) but enters no table mean and no figure: every table of its dataset (and
 split) ends with a line ``excluded: {dataset}/{model}/{run}/seed{N} diverged (reason)``, and ``index.md`` lists it.
 
-Tables (each as ``.csv``, ``.md``, ``.tex`` formatted, plus ``_raw.csv`` numbers):
+Tables (each as ``.csv``, ``.md``, ``.tex``, ``.html`` formatted, plus ``_raw.csv`` numbers):
 
-* ``tables/combination_{D}``: the paper's Table 1 (iid and non-IID splits as columns);
+* ``tables/combination_{D}``: the paper's Table 1 (iid and non-IID splits as columns); here and in the
+  interpolation and ablation tables, ``Paper``/``Δ`` columns give the published value and ours - paper for
+  rows whose control string the paper reports (:mod:`heterofl.report.paper_numbers`; no columns otherwise);
 * ``tables/interpolation_{D}_{S}``: fix-mode ``X{i}-Y{10-i}`` runs with endpoints, one section per pair;
 * ``tables/ablation_{D}_{S}``: norm/scaler/mask variants, only if such runs exist;
 * ``tables/submodels_{D}_{S}``: the global model evaluated at every rate a..e;
 * ``tables/methods_{D}_{S}``: methods (HeteroFL, FedRolex, ...) compared per configuration, with the paired
-  difference to HeteroFL; only where more than one method ran (:mod:`heterofl.report.methods`).
+  difference to HeteroFL; only where more than one method ran (:mod:`heterofl.report.methods`);
+* ``tables/cost_{D}_{S}``: communication and client compute to first reach 90 % / 95 % of the final accuracy,
+  and per-run totals (:mod:`heterofl.report.cost`); only from the ``cost.csv`` beside ``runs.csv``.
 
-Figures (each ``.pdf`` and ``.png``; ``{K}`` is ``global``, plus ``local`` for non-IID splits):
+Figures (each ``.pdf`` and ``.png``, described in :mod:`heterofl.report.figures`; a figure whose data cannot
+fill a panel with two points is skipped with a log line):
 
-* ``figures/interpolation_{D}_{S}_{K}``, ``figures/learning_curve_{D}_{S}_{K}``, ``figures/submodels_{D}_{S}``;
+* ``figures/interpolation_{D}``, ``figures/pareto_{D}``: one per dataset, a column or row per split;
+* ``figures/rates_heatmap_{D}_{S}``, ``figures/learning_curves_{D}_{S}``;
+* ``figures/cost_curves_{D}_{S}``: only with ``summary/cost.csv`` (communication and client compute per round);
 * ``figures/methods_{D}_{S}``: the method comparison, one panel per configuration.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -39,7 +50,8 @@ from heterofl.csv_checks import read_summary_history, read_summary_runs
 from heterofl.errors import OUTPUT_ERRNOS, HeteroFLError
 from heterofl.io import write_csv, write_text
 from heterofl.report.aggregate import seed_stats
-from heterofl.report.collect import collect_runs, missing_runs
+from heterofl.report.collect import collect_runs, collect_summary, missing_runs
+from heterofl.report.cost import cost_tables_beside
 from heterofl.report.methods import method_tables, write_method_table
 from heterofl.report.tables import (
     Table,
@@ -54,6 +66,23 @@ log = logging.getLogger(__name__)
 METRICS = ("final", "best", "mean_last_k")
 
 
+FIGURE_CAPTIONS = {
+    "interpolation": "global metric as the share of the larger rate falls, per interpolation pair and split",
+    "pareto": "global metric against parameters and FLOPs per client; the Pareto front marked",
+    "rates_heatmap": "the final global model evaluated at every rate, per configuration",
+    "learning_curves": "global metric at every evaluation, by family (single rates, combinations, interpolations)",
+    "cost_curves": "global metric against cumulative communication (MB) and client compute (MACs)",
+    "methods": "methods compared at every evaluated rate",
+    "partition": "training samples per client and label of a partition",
+}
+
+
+def figure_caption(stem: str) -> str:
+    """What to read from a figure, by its file-name prefix (one line of ``index.md``)."""
+    prefixes = [k for k in FIGURE_CAPTIONS if stem.startswith(f"{k}_")]
+    return FIGURE_CAPTIONS[max(prefixes, key=len)] if prefixes else "figure"
+
+
 def _index(tables: list[Table], figures: list[Path], out: Path, excluded: pd.DataFrame | None = None) -> str:
     lines = ["# HeteroFL report", "", "## Tables", ""]
     if not tables:
@@ -62,9 +91,22 @@ def _index(tables: list[Table], figures: list[Path], out: Path, excluded: pd.Dat
         links = ", ".join(f"[{ext}]({table.stem}.{ext})" for ext in ("md", "csv", "tex"))
         lines.append(f"- `{table.stem}`: {table.caption} ({links}, [raw]({table.stem}_raw.csv))")
     lines += ["", "## Figures", ""]
-    stems = sorted({p.stem for p in figures})
-    lines += [f"- `{stem}`: [pdf](../figures/{stem}.pdf), [png](../figures/{stem}.png)" for stem in stems]
-    if not stems:
+    if figures:
+        lines += [
+            "Drawn by `snakemake figures` (`heterofl figures`); `results/committed` keeps only metric files, so"
+            " in that tree run `make figures` first and read them under `results/figures/`.",
+            "",
+        ]
+    by_stem: dict[tuple[Path, str], list[Path]] = {}
+    for path in figures:
+        by_stem.setdefault((path.parent, path.stem), []).append(path)
+    for (parent, stem), paths in by_stem.items():
+        links = ", ".join(
+            f"[{p.suffix[1:]}]({Path(os.path.relpath(p, out)).as_posix()})" for p in sorted(paths, key=str)
+        )
+        caption = FIGURE_CAPTIONS["partition"] if parent.name == "partitions" else figure_caption(stem)
+        lines.append(f"- `{stem}`: {caption} ({links})")
+    if not by_stem:
         lines.append("None.")
     if excluded is not None and not excluded.empty:
         lines += ["", "## Excluded runs", "", "Diverged (a `DIVERGED` file in the run folder), in no mean or figure:"]
@@ -73,30 +115,50 @@ def _index(tables: list[Table], figures: list[Path], out: Path, excluded: pd.Dat
     return "\n".join(lines) + "\n"
 
 
-def _figures(runs: pd.DataFrame, history: pd.DataFrame, tables: list[Table], value: str, folder: Path) -> list[Path]:
+def _figures(
+    runs: pd.DataFrame,
+    history: pd.DataFrame,
+    tables: list[Table],
+    value: str,
+    folder: Path,
+    cost: pd.DataFrame | None = None,
+) -> list[Path]:
     from heterofl.report import figures as fig
 
     written: list[Path] = []
     pairs = runs[["dataset", "data_split_mode"]].drop_duplicates().sort_values(["dataset", "data_split_mode"])
     by_stem = {t.stem: t for t in tables}
-    for dataset, split in pairs.itertuples(index=False):
-        steps = [
-            lambda d=dataset, s=split: fig.learning_curve_figures(runs, history, d, s, folder),
-            lambda d=dataset, s=split: fig.submodel_figure(runs, value, d, s, folder),
-        ]
-        methods = by_stem.get(f"methods_{dataset}_{split}")
-        if methods is not None:
-            steps.append(lambda t=methods, d=dataset, s=split: fig.method_figure(t, d, s, folder))
-        interpolation = by_stem.get(f"interpolation_{dataset}_{split}")
-        if interpolation is not None:
-            steps.insert(0, lambda t=interpolation, d=dataset, s=split: fig.interpolation_figures(t, d, s, folder))
-        for step in steps:
-            try:
-                written += step()
-            except Exception as error:  # one bad figure must not cost the tables or the other figures
-                if isinstance(error, OSError) and error.errno in OUTPUT_ERRNOS:
-                    raise  # but a full or read-only disk fails them all: one line from the CLI
-                log.exception("figure for %s %s failed", dataset, split)
+    steps = []  # (dataset, split or "all splits", drawing)
+    for dataset in sorted(pairs["dataset"].unique()):
+        splits = pairs.loc[pairs["dataset"] == dataset, "data_split_mode"].tolist()
+        interpolations = {
+            s: by_stem[f"interpolation_{dataset}_{s}"] for s in splits if f"interpolation_{dataset}_{s}" in by_stem
+        }
+        if interpolations:
+            steps.append(
+                (dataset, "all splits", lambda t=interpolations, d=dataset: fig.interpolation_figure(t, d, folder))
+            )
+        steps.append((dataset, "all splits", lambda d=dataset: fig.pareto_figure(runs, value, d, folder)))
+        for split in splits:
+            steps.append(
+                (dataset, split, lambda d=dataset, s=split: fig.rates_heatmap_figure(runs, value, d, s, folder))
+            )
+            steps.append(
+                (dataset, split, lambda d=dataset, s=split: fig.learning_curves_figure(runs, history, d, s, folder))
+            )
+            steps.append(
+                (dataset, split, lambda d=dataset, s=split: fig.cost_curves_figure(runs, history, cost, d, s, folder))
+            )
+            methods = by_stem.get(f"methods_{dataset}_{split}")
+            if methods is not None:
+                steps.append((dataset, split, lambda t=methods, d=dataset, s=split: fig.method_figure(t, d, s, folder)))
+    for dataset, split, step in steps:
+        try:
+            written += step()
+        except Exception as error:  # one bad figure must not cost the tables or the other figures
+            if isinstance(error, OSError) and error.errno in OUTPUT_ERRNOS:
+                raise  # but a full or read-only disk fails them all: one line from the CLI
+            log.exception("figure for %s %s failed", dataset, split)
     return written
 
 
@@ -111,12 +173,13 @@ def write_summary(
     folders: list[str | Path] | None = None,
     expected: list[str | Path] | None = None,
 ) -> list[Path]:
-    """Collect finished runs into ``runs.csv``/``history.csv`` and list expected-but-missing runs."""
+    """Collect finished runs into ``runs.csv``/``history.csv``/``cost.csv`` and list expected-but-missing runs."""
     out = Path(summary_dir)
-    runs, history = collect_runs(runs_root, folders)
-    written = [out / "runs.csv", out / "history.csv", out / "missing_runs.txt"]
+    runs, history, cost = collect_summary(runs_root, folders)
+    written = [out / "runs.csv", out / "history.csv", out / "missing_runs.txt", out / "cost.csv"]
     write_csv(written[0], runs)
     write_csv(written[1], history)
+    write_csv(written[3], cost)
     missing = missing_runs(list(expected or []))
     write_text(written[2], "".join(f"{m}\n" for m in missing))
     if missing:
@@ -124,9 +187,24 @@ def write_summary(
     return written
 
 
-def write_tables(runs_csv: str | Path, tables_dir: str | Path, metric: str = "mean_last_k") -> list[Path]:
-    """Paper-style tables (CSV, Markdown, LaTeX, raw CSV) and ``index.md`` from the cached summary."""
-    from heterofl.report.output import write_table
+def figure_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The PDF and PNG figures among ``paths`` (files, or folders whose figures are taken), in the given order
+    of folders, sorted by name within one; paths that do not exist give nothing."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        candidates = sorted(path.iterdir()) if path.is_dir() else [path] if path.is_file() else []
+        found += [p for p in candidates if p.suffix in (".pdf", ".png") and p not in found]
+    return found
+
+
+def write_tables(
+    runs_csv: str | Path, tables_dir: str | Path, metric: str = "mean_last_k", figures: Iterable[str | Path] = ()
+) -> list[Path]:
+    """Paper-style tables (CSV, Markdown, LaTeX, raw CSV, HTML) and ``index.md`` from the cached summary.
+
+    ``index.md`` lists every table and the figures found in ``figures`` (:func:`figure_files`; write them first).
+    """
+    from heterofl.report.output import write_table, write_table_html
 
     _check_metric(metric)
     out = Path(tables_dir)
@@ -137,23 +215,39 @@ def write_tables(runs_csv: str | Path, tables_dir: str | Path, metric: str = "me
     written: list[Path] = []
     paper = heterofl_runs(runs)
     tables = with_exclusions(all_tables(seed_stats(paper, metric)) if not paper.empty else [], excluded)
+    tables += with_exclusions(cost_tables_beside(runs_csv, runs), excluded)  # needs cost.csv beside runs.csv
     for table in tables:
         written += write_table(out, table.stem, table.table, table.raw, table.caption, table.group, table.notes)
     comparisons = with_exclusions(method_tables(runs, metric), excluded)
     for table in comparisons:
         written += write_method_table(out, table)
+    for table in [*tables, *comparisons]:
+        written.append(write_table_html(out, table.stem, table.table, table.caption, table.group, table.notes))
     index_path = out / "index.md"
-    write_text(index_path, _index([*tables, *comparisons], [], out, excluded))
+    write_text(index_path, _index([*tables, *comparisons], figure_files(figures), out, excluded))
     return [*written, index_path]
 
 
 def write_figures(
-    runs_csv: str | Path, history_csv: str | Path, figures_dir: str | Path, metric: str = "mean_last_k"
+    runs_csv: str | Path,
+    history_csv: str | Path,
+    figures_dir: str | Path,
+    metric: str = "mean_last_k",
+    cost_csv: str | Path | None = None,
 ) -> list[Path]:
-    """Interpolation, learning-curve and submodel figures (PDF and PNG) from the cached summary."""
+    """Every figure of :mod:`heterofl.report.figures` (PDF and PNG) from the cached summary.
+
+    ``cost_csv`` (default: a ``cost.csv`` beside ``history_csv``, if there is one) feeds the communication and
+    compute figures; without it they are skipped with a log line.
+    """
+    from heterofl.csv_checks import read_summary_cost
+
     _check_metric(metric)
     out = Path(figures_dir)
     runs, history = read_summary_runs(runs_csv), read_summary_history(history_csv)
+    if cost_csv is None and (Path(history_csv).parent / "cost.csv").is_file():
+        cost_csv = Path(history_csv).parent / "cost.csv"
+    cost = heterofl_runs(read_summary_cost(cost_csv)) if cost_csv is not None else None
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs are accepted
     runs, excluded = split_diverged(runs)
     if not excluded.empty and not history.empty:  # a diverged run's curve is not drawn either
@@ -162,7 +256,7 @@ def write_figures(
         return []
     paper, paper_history = heterofl_runs(runs), heterofl_runs(history)
     tables = [*all_tables(seed_stats(paper, metric)), *method_tables(runs, metric)]
-    return _figures(paper, paper_history, tables, metric, out)
+    return _figures(paper, paper_history, tables, metric, out, cost)
 
 
 def heterofl_runs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -185,9 +279,9 @@ def build_report(
     _check_metric(metric)
     out = Path(out_dir)
     written = write_summary(out / "summary", runs_root, expected=expected)
-    written += write_tables(out / "summary" / "runs.csv", out / "tables", metric)
-    written += write_figures(out / "summary" / "runs.csv", out / "summary" / "history.csv", out / "figures", metric)
-    return written
+    figures = write_figures(out / "summary" / "runs.csv", out / "summary" / "history.csv", out / "figures", metric)
+    written += write_tables(out / "summary" / "runs.csv", out / "tables", metric, figures)  # index lists figures
+    return [*written, *figures]
 
 
 __all__ = ["build_report", "collect_runs", "missing_runs", "write_figures", "write_summary", "write_tables"]

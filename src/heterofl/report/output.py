@@ -6,6 +6,8 @@ Snakemake, or a reader, must never see a half-written report file, so everything
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +25,7 @@ def latex_escape(text: str) -> str:
 
 def _latex(table: pd.DataFrame, caption: str, label: str) -> str:
     text = table.to_latex(index=False, escape=True, caption=latex_escape(caption), label=label)
-    return text.replace("±", r"$\pm$")
+    return text.replace("±", r"$\pm$").replace("Δ", r"$\Delta$").replace("≈", r"$\approx$")
 
 
 def _sections(table: pd.DataFrame, group: str | None) -> list[tuple[str | None, pd.DataFrame]]:
@@ -58,6 +60,37 @@ def write_table(
     write_text(paths["md"], "\n".join(markdown) + notes_markdown(notes))
     write_text(paths["tex"], "\n".join(latex) + notes_latex(notes))
     return [paths["csv"], paths["md"], paths["tex"], raw_path]
+
+
+_HTML_STYLE = (
+    "body{font-family:sans-serif;font-size:14px;margin:1em}"
+    "table{border-collapse:collapse;margin:.5em 0 1.5em}"
+    "th,td{border-bottom:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}"
+    "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
+)
+_BOLD_MARKDOWN = re.compile(r"\*\*(.+?)\*\*")
+
+
+def table_html(
+    stem: str, table: pd.DataFrame, caption: str, group: str | None = None, notes: tuple[str, ...] = ()
+) -> str:
+    """A standalone HTML page of a formatted table (what ``snakemake --report`` shows): caption, one section per
+    ``group`` value as in the Markdown, the notes below; ``**best**`` cells of method tables in bold."""
+    body = [f"<h2>{html.escape(stem)}</h2>", f"<p>{html.escape(caption)}</p>"]
+    for key, part in _sections(table, group):
+        if key is not None:
+            body.append(f"<h3>{html.escape(key)}</h3>")
+        body.append(_BOLD_MARKDOWN.sub(r"<b>\1</b>", part.to_html(index=False, border=0, na_rep="-")))
+    body += [f"<p><em>{html.escape(note)}</em></p>" for note in notes]
+    head = f'<meta charset="utf-8"><title>{html.escape(stem)}</title><style>{_HTML_STYLE}</style>'
+    return f"<!DOCTYPE html>\n<html><head>{head}</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+
+
+def write_table_html(folder: Path, stem: str, table: pd.DataFrame, caption: str, group=None, notes=()) -> Path:
+    """``{stem}.html``: :func:`table_html`, written atomically."""
+    path = folder / f"{stem}.html"
+    write_text(path, table_html(stem, table, caption, group, notes))
+    return path
 
 
 def notes_markdown(notes: tuple[str, ...]) -> str:

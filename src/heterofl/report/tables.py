@@ -27,6 +27,7 @@ from heterofl.report.aggregate import (
     normalized,
 )
 from heterofl.report.formatting import fmt_fixed, fmt_flops, fmt_mean_std, fmt_params
+from heterofl.report.paper_numbers import paper_columns, published
 
 NORM_ORDER = {"none": 0, "in": 1, "gn": 2, "ln": 3, "bn": 4}
 
@@ -179,6 +180,7 @@ def combination_table(stats: pd.DataFrame, dataset: str) -> Table | None:
             ("noniid_global", skew, global_metric(dataset)),
         ):
             row[f"{prefix}_mean"], row[f"{prefix}_std"], row[f"{prefix}_n"] = _value(part, metric)
+            row[f"_paper_{prefix}"] = published(part.iloc[0], metric) if not part.empty else None
         row["noniid_split"] = other or ""
         rows.append(row)
     raw = pd.DataFrame(rows)
@@ -198,11 +200,20 @@ def combination_table(stats: pd.DataFrame, dataset: str) -> Table | None:
         if local_metric(dataset) is not None:
             table[f"Non-IID Local ({other})"] = _acc(raw, "noniid_local")
         table[f"Non-IID Global ({other})"] = _acc(raw, "noniid_global")
+    table, raw, notes = paper_columns(
+        table,
+        raw,
+        {
+            "iid": (f"IID {word}", "IID"),
+            "noniid_local": (f"Non-IID Local ({other})", "Local"),
+            "noniid_global": (f"Non-IID Global ({other})", "Global"),
+        },
+    )
     caption = (
         f"{dataset}: combinations of computation complexity levels, global model {word.lower()} "
         f"(mean ± std over seeds); non-IID columns from {other or 'no non-IID runs'}."
     )
-    return Table(f"combination_{dataset}", table, raw, caption)
+    return Table(f"combination_{dataset}", table, raw, caption, notes=notes)
 
 
 def _interpolation_pairs(frame: pd.DataFrame) -> dict[str, list[tuple[str, float]]]:
@@ -240,6 +251,8 @@ def interpolation_table(stats: pd.DataFrame, dataset: str, split: str) -> Table 
         row["params"] = mode_cost(first["model"], first["resnet_blocks"], model_mode)["params"]
         row["global_mean"], row["global_std"], row["global_n"] = _value(runs, global_metric(dataset))
         row["local_mean"], row["local_std"], row["local_n"] = _value(runs, local)
+        row["_paper_global"] = published(first, global_metric(dataset))
+        row["_paper_local"] = published(first, local) if local is not None else None
         rows.append(row)
 
     for pair in sorted(pairs, key=lambda p: tuple(letter_order(x) for x in p.split("-"))):
@@ -265,6 +278,9 @@ def interpolation_table(stats: pd.DataFrame, dataset: str, split: str) -> Table 
     )
     if local is not None:
         table[f"Local {word}"] = _acc(raw, "local")
+    table, raw, notes = paper_columns(
+        table, raw, {"global": (f"Global {word}", "Global"), "local": (f"Local {word}", "Local")}
+    )
     caption = f"{dataset} {split}: interpolation between global rate X and smaller rate Y (fix mode)."
     if is_non_iid(split):
         caption += (
@@ -272,7 +288,7 @@ def interpolation_table(stats: pd.DataFrame, dataset: str, split: str) -> Table 
             " such clients hold only some labels, and the channels only X has learn those labels alone, so with"
             " a small share of X the global model at rate X can score below rate Y alone (docs/default-grid.md)."
         )
-    return Table(f"interpolation_{dataset}_{split}", table, raw, caption, group="Pair")
+    return Table(f"interpolation_{dataset}_{split}", table, raw, caption, group="Pair", notes=notes)
 
 
 def ablation_table(stats: pd.DataFrame, dataset: str, split: str) -> Table | None:
@@ -293,6 +309,8 @@ def ablation_table(stats: pd.DataFrame, dataset: str, split: str) -> Table | Non
             row["global_letter"] = runs.iloc[0]["global_letter"]
             row["local_mean"], row["local_std"], row["local_n"] = _value(runs, local_metric(dataset))
             row["global_mean"], row["global_std"], row["global_n"] = _value(runs, global_metric(dataset))
+            row["_paper_local"] = published(runs.iloc[0], local_metric(dataset), ("table2",))
+            row["_paper_global"] = published(runs.iloc[0], global_metric(dataset), ("table2",))
             rows.append(row)
     if not rows:
         return None
@@ -320,8 +338,11 @@ def ablation_table(stats: pd.DataFrame, dataset: str, split: str) -> Table | Non
     if local_metric(dataset) is not None:
         table[f"Local {word}"] = _acc(raw, "local")
     table[f"Global {word}"] = _acc(raw, "global")
+    table, raw, notes = paper_columns(
+        table, raw, {"local": (f"Local {word}", "Local"), "global": (f"Global {word}", "Global")}
+    )
     caption = f"{dataset} {split}: ablation of normalization, scaler and masked cross-entropy."
-    return Table(f"ablation_{dataset}_{split}", table, raw, caption)
+    return Table(f"ablation_{dataset}_{split}", table, raw, caption, notes=notes)
 
 
 def submodel_table(stats: pd.DataFrame, dataset: str, split: str) -> Table | None:
