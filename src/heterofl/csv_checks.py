@@ -1,7 +1,7 @@
 """Reading the cached CSV files back, refusing by name any whose content cannot be what was written.
 
-A run's ``history.csv`` and ``eval.csv`` and the summary's ``runs.csv`` and ``history.csv`` feed every table
-and figure. An empty or truncated file, the wrong file (a history given as runs), a missing column or a NaN
+A run's ``history.csv`` and ``eval.csv`` and the summary's ``runs.csv``, ``history.csv`` and ``cost.csv`` feed
+every table and figure. An empty or truncated file, the wrong file (a history given as runs), a missing column or a NaN
 where a number is required would otherwise turn silently into a wrong table; here each is one
 :class:`HeteroFLError` naming the file, and the line and column of the first bad cell.
 """
@@ -17,6 +17,7 @@ import pandas as pd
 
 from heterofl.config import CONTROL_FIELDS
 from heterofl.errors import HeteroFLError
+from heterofl.results import ACCOUNTING_COLUMNS
 
 
 def read_csv_file(path: str | Path, field: str, allowed: str) -> pd.DataFrame:
@@ -98,7 +99,9 @@ def read_run_history(path: str | Path) -> pd.DataFrame:
     """A run's ``history.csv``: one row per round, every evaluated round's metrics finite, the last evaluated.
 
     Rounds between evaluations (``eval_every`` > 1) have no metric values at all; a row with some but not
-    all of them, or a NaN in the last round (which always evaluates), is corrupt.
+    all of them, or a NaN in the last round (which always evaluates), is corrupt. The accounting columns
+    (``results.ACCOUNTING_COLUMNS``) are optional: absent in older runs, empty in the rounds of a resumed run
+    that were trained before they existed, but never partly empty or not a finite number in a row.
     """
     allowed = _RUN_AGAIN.format("history.csv", "train")
     frame = read_csv_file(path, "history", allowed)
@@ -111,6 +114,10 @@ def read_run_history(path: str | Path) -> pd.DataFrame:
     unevaluated = frame[metrics].isna().all(axis=1)
     unevaluated.iloc[-1] = False  # the last round always evaluates
     require_finite(frame, path, "history", metrics, allowed, skip_rows=unevaluated)
+    accounting = [c for c in ACCOUNTING_COLUMNS if c in frame.columns]
+    if accounting:
+        unrecorded = frame[accounting].isna().all(axis=1)
+        require_finite(frame, path, "history", accounting, allowed, skip_rows=unrecorded)
     return frame
 
 
@@ -137,6 +144,7 @@ SUMMARY_KEYS = [
     "metric",
 ]
 SUMMARY_HISTORY_KEYS = ["dataset", "model", "control", "seed", "round", "letter", "metric"]
+SUMMARY_COST_KEYS = ["dataset", "model", "control", "seed", "round"]
 
 
 def read_summary_runs(path: str | Path, field: str = "summary") -> pd.DataFrame:
@@ -156,4 +164,14 @@ def read_summary_history(path: str | Path, field: str = "summary") -> pd.DataFra
     require_columns(frame, path, field, [*SUMMARY_HISTORY_KEYS, "value"], allowed)
     require_present(frame, path, field, SUMMARY_HISTORY_KEYS, allowed)
     require_finite(frame, path, field, ["round", "value"], allowed)
+    return frame
+
+
+def read_summary_cost(path: str | Path, field: str = "summary") -> pd.DataFrame:
+    """The summary's ``cost.csv`` (``heterofl aggregate``): bytes and MACs per run and round; no rows is fine."""
+    allowed = "the cost.csv written by 'heterofl aggregate'"
+    frame = read_csv_file(path, field, allowed)
+    require_columns(frame, path, field, [*SUMMARY_COST_KEYS, *ACCOUNTING_COLUMNS], allowed)
+    require_present(frame, path, field, SUMMARY_COST_KEYS, allowed)
+    require_finite(frame, path, field, ["round", *ACCOUNTING_COLUMNS], allowed)
     return frame

@@ -19,6 +19,7 @@ from functools import cache
 
 import torch
 
+from heterofl.accounting import RoundAccounting
 from heterofl.aggregation import Aggregator
 from heterofl.batched import make_engine
 from heterofl.config import ExperimentConfig
@@ -54,6 +55,16 @@ def pick_device(requested: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def use_full_fp32() -> None:
+    """Keep CUDA convolutions and matrix products in full fp32, as the reference's results were computed.
+
+    PyTorch lets cuDNN convolutions use TF32 (10-bit mantissa) by default on Ampere and later GPUs; a run
+    on a GPU would then differ from the same run on the CPU by more than float rounding.
+    """
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def learning_rate(config: ExperimentConfig, round_: int) -> float:
     """The global MultiStepLR: rounds after each milestone use ``gamma`` times the rate."""
     drops = sum(1 for milestone in config.milestones if milestone < round_)
@@ -84,6 +95,8 @@ class Federation:
         self.config = config
         self.mode = config.mode
         self.device = device or pick_device()
+        if self.device.type == "cuda":
+            use_full_fp32()
         self.task = make_task(dataset, self.device)
         self.partition = partition
         control = config.control
@@ -110,6 +123,7 @@ class Federation:
             if config.eval_rates == "all"
             else [LETTER_OF_RATE[self.mode.global_rate]]
         )
+        self.accounting = RoundAccounting(self.build, self.task)
 
     def build_models(self) -> None:
         """Build every model the run will use, now: a model built lazily in the middle of a run would draw
@@ -208,12 +222,14 @@ class Federation:
             "clients": len(jobs),
             **train_metrics,
             "seconds_train": time.perf_counter() - started,
+            **self.accounting.train_columns(jobs, settings),  # server columns 0 unless the round evaluates
         }
         if round_ % self.config.eval_every == 0 or round_ == self.config.rounds:
             started = time.perf_counter()
             for letter, metrics in self.evaluate(params).items():
                 row.update({f"{letter}_{name}": value for name, value in metrics.items()})
             row["seconds_evaluate"] = time.perf_counter() - started
+            row.update(self.accounting.server_columns(self.eval_letters))
         return RunState(round_, params, sampler.get_state(), [*state.history, row], method_state)
 
     def evaluate(self, params: Params) -> dict[str, dict[str, float]]:

@@ -3,6 +3,10 @@
 Float results of a training run are bitwise reproducible only on the same CPU kind with the same library
 versions, thread count and engine (the summation order of a parallel reduction depends on the threads);
 elsewhere they agree within a tolerance. :func:`compare_runs` says which of the two holds, per file.
+
+The per-round bytes and MACs of ``history.csv`` (``results.ACCOUNTING_COLUMNS``) are counts, not floats: a
+faithful retraining does exactly the same work, so they must be equal. They are compared only when both
+runs recorded them (runs trained before they existed have none).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import pandas as pd
 from heterofl import provenance
 from heterofl.config import ExperimentConfig
 from heterofl.errors import HeteroFLError
-from heterofl.results import RUN_FILES
+from heterofl.results import ACCOUNTING_COLUMNS, RUN_FILES
 from heterofl.settings_file import read_yaml_config
 
 TIMING_PREFIX = "seconds"
@@ -32,10 +36,12 @@ class Comparison:
     max_loss_diff: float
     worst: str
     tolerance: float
+    accounting: str = "equal"
+    """``equal``, ``not recorded`` (one run lacks the columns) or the first differing count."""
 
     @property
     def within(self) -> bool:
-        return self.max_accuracy_diff <= self.tolerance
+        return self.max_accuracy_diff <= self.tolerance and not self.accounting.startswith("differs")
 
     def row(self) -> dict:
         return {
@@ -46,6 +52,7 @@ class Comparison:
             "worst": self.worst,
             "tolerance": self.tolerance,
             "within": self.within,
+            "accounting": self.accounting,
         }
 
 
@@ -78,18 +85,43 @@ def _value_pairs(name: str, old: pd.DataFrame, new: pd.DataFrame) -> list[tuple[
     ]
 
 
+def _without_accounting(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    present = [c for c in ACCOUNTING_COLUMNS if c in frame.columns]
+    return frame.drop(columns=present), frame[present]
+
+
+def _compare_accounting(old: pd.DataFrame, new: pd.DataFrame, rounds: pd.Series) -> str:
+    """``equal``, ``not recorded`` or ``differs: ...`` over the rounds the original recorded."""
+    columns = [c for c in ACCOUNTING_COLUMNS if c in old.columns and c in new.columns]
+    recorded = old[columns].notna().all(axis=1).to_numpy() if columns else np.zeros(len(old), dtype=bool)
+    if not recorded.any():
+        return "not recorded"
+    for i in np.flatnonzero(recorded):
+        for column in columns:
+            a, b = old[column].iloc[i], new[column].iloc[i]
+            if pd.isna(b) or int(a) != int(b):
+                return f"differs: round {rounds.iloc[i]} {column} {a:.0f} -> {b:.0f}"
+    return "equal"
+
+
 def compare_runs(original: str | Path, retrained: str | Path, tolerance: float) -> Comparison:
-    """Compare history.csv (every metric column, timings ignored) and eval.csv of two run folders."""
+    """Compare history.csv (every metric column, timings ignored) and eval.csv of two run folders.
+
+    The accounting columns of history.csv are compared exactly where both runs recorded them and left out
+    of the shape check, so an original trained before they existed still compares."""
     original, retrained = Path(original), Path(retrained)
     bitwise = True
-    accuracy_diff, loss_diff, worst = 0.0, 0.0, ""
+    accuracy_diff, loss_diff, worst, accounting = 0.0, 0.0, "", "not recorded"
     for name in ("history", "eval"):
-        old = _without_timings(pd.read_csv(original / RUN_FILES[name]))
-        new = _without_timings(pd.read_csv(retrained / RUN_FILES[name]))
+        old, old_cost = _without_accounting(_without_timings(pd.read_csv(original / RUN_FILES[name])))
+        new, new_cost = _without_accounting(_without_timings(pd.read_csv(retrained / RUN_FILES[name])))
         if list(old.columns) != list(new.columns) or len(old) != len(new):
             raise HeteroFLError(
                 "run", f"{retrained / RUN_FILES[name]} has another shape than {original / RUN_FILES[name]}"
             )
+        if name == "history":
+            accounting = _compare_accounting(old_cost, new_cost, old["round"])
+            bitwise &= not accounting.startswith("differs")
         bitwise &= old.equals(new)
         for label, is_accuracy, a, b in _value_pairs(name, old, new):
             if pd.isna(a) and pd.isna(b):
@@ -99,7 +131,7 @@ def compare_runs(original: str | Path, retrained: str | Path, tolerance: float) 
                 loss_diff = max(loss_diff, diff)
             elif diff > accuracy_diff:
                 accuracy_diff, worst = diff, f"{name}: {label} {a:.4f} -> {b:.4f}"
-    return Comparison(str(original), bitwise, accuracy_diff, loss_diff, worst, tolerance)
+    return Comparison(str(original), bitwise, accuracy_diff, loss_diff, worst, tolerance, accounting)
 
 
 def original_threads(folder: str | Path) -> tuple[int | None, int | None]:
@@ -147,6 +179,7 @@ def describe(comparison: Comparison, original: str | Path) -> str:
     return (
         f"{comparison.run}: {verdict}; max |accuracy diff| {comparison.max_accuracy_diff:.4f} points"
         f" ({comparison.worst or 'none'}), max |loss diff| {comparison.max_loss_diff:.3g};"
+        f" bytes and MACs per round {comparison.accounting};"
         f" original made by {made_by['code_version'] or '?'} {made_by['code_commit'] or ''}"
         f" on {made_by['hardware'] or 'unrecorded hardware'}, {made_by['threads'] or '?'} threads"
     )

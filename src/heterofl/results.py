@@ -1,8 +1,9 @@
 """The files of one run folder and how their summaries are computed.
 
 ``history.csv``: one row per round (lr, train loss/accuracy, every evaluated rate's metrics, seconds per
-phase). ``eval.csv``: per rate and metric, the final value, the best value and the mean of the last k
-evaluations. ``config.yaml``: the resolved configuration. ``model.pt``: the final global parameters.
+phase, bytes and MACs of the round). ``eval.csv``: per rate and metric, the final value, the best value and
+the mean of the last k evaluations. ``config.yaml``: the resolved configuration. ``model.pt``: the final
+global parameters.
 """
 
 from __future__ import annotations
@@ -20,6 +21,16 @@ FAILED = "FAILED"
 DIVERGED = "DIVERGED"
 """A finished run whose loss exploded without NaN (``heterofl.divergence``): one line, the reason."""
 _METRIC_COLUMN = re.compile(r"^([a-e])_(.+)$")
+ACCOUNTING_COLUMNS = (
+    "bytes_to_clients",
+    "bytes_from_clients",
+    "client_train_macs",
+    "server_static_bn_macs",
+    "server_eval_macs",
+)
+"""``history.csv``'s communication and compute of every round (``heterofl.accounting``). Optional when read:
+runs trained before they were recorded lack them, and a run resumed across that change lacks them in the
+rounds before the resume."""
 
 
 def higher_is_better(metric: str) -> bool:

@@ -100,6 +100,15 @@ def train_run(
         return _train_locked(config, Path(out_dir), partition_path, device, on_round)
 
 
+def use_deterministic_kernels(enabled: bool = True) -> None:
+    """Deterministic kernels (cuDNN and cuBLAS included): bitwise-repeatable GPU runs, at some speed cost."""
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled)
+    torch.backends.cudnn.deterministic = enabled
+    torch.backends.cudnn.benchmark = False
+
+
 def _train_locked(
     config: ExperimentConfig,
     out: Path,
@@ -110,10 +119,7 @@ def _train_locked(
     checkpoint = out / CHECKPOINT
     resume = read_checkpoint(checkpoint, config) if checkpoint.exists() else None  # refuse before loading data
     if os.environ.get("HETEROFL_DETERMINISTIC", "0") not in ("", "0"):  # docs/determinism.md
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
+        use_deterministic_kernels()
     dataset = load_dataset(config.dataset, config.data_root)
     partition = load_partition(config, dataset, partition_path)
     check_training_data(partition, partition_path)

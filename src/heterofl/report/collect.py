@@ -5,6 +5,10 @@ string plus ``+tags`` such as the method); it counts as finished only when
 both ``config.yaml`` and ``eval.csv`` exist (a crashed or still-running job has neither ``eval.csv``).
 A finished run that diverged without NaN holds ``DIVERGED`` (``heterofl.divergence``): it is collected with
 ``diverged`` true and the file's line as ``diverged_reason``, and the tables leave it out of their means.
+
+A third long table, ``cost``, holds every round's communication and compute (``heterofl.accounting``) of the
+runs whose ``history.csv`` records it; ``runs`` carries each run's sums (empty when the run did not record
+every round: runs trained before the accounting existed, or resumed across that change).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from heterofl import provenance
 from heterofl.config import CONTROL_FIELDS, ExperimentConfig
 from heterofl.csv_checks import read_run_eval, read_run_history
 from heterofl.identity import run_name
-from heterofl.results import DIVERGED, RUN_FILES
+from heterofl.results import ACCOUNTING_COLUMNS, DIVERGED, RUN_FILES
 from heterofl.settings_file import read_yaml_config
 
 log = logging.getLogger(__name__)
@@ -29,8 +33,20 @@ CONFIG_COLUMNS = [*KEY_COLUMNS, *CONTROL_FIELDS, "global_letter", "resnet_blocks
 VALUE_COLUMNS = ["final", "best", "mean_last_k"]
 PROVENANCE_COLUMNS = [*provenance.SUMMARY_FIELDS, "train_sessions"]
 HEALTH_COLUMNS = ["diverged", "diverged_reason"]  # the run folder's DIVERGED flag (heterofl.divergence)
-RUN_COLUMNS = [*CONFIG_COLUMNS, "letter", "rate", "metric", *VALUE_COLUMNS, *PROVENANCE_COLUMNS, *HEALTH_COLUMNS]
+TOTAL_COLUMNS = ["total_bytes_to_clients", "total_bytes_from_clients", "total_client_train_macs", "total_server_macs"]
+"""Per-run sums of the accounting; ``total_server_macs`` is static BN plus evaluation."""
+RUN_COLUMNS = [
+    *CONFIG_COLUMNS,
+    "letter",
+    "rate",
+    "metric",
+    *VALUE_COLUMNS,
+    *PROVENANCE_COLUMNS,
+    *HEALTH_COLUMNS,
+    *TOTAL_COLUMNS,
+]
 HISTORY_COLUMNS = [*KEY_COLUMNS, "round", "letter", "metric", "value"]
+COST_COLUMNS = [*KEY_COLUMNS, "round", *ACCOUNTING_COLUMNS]
 _METRIC_COLUMN = re.compile(r"^([a-e])_(.+)$")
 
 
@@ -81,6 +97,28 @@ def _history_long(history: pd.DataFrame, key: dict) -> pd.DataFrame:
     return long[HISTORY_COLUMNS]
 
 
+def _cost_long(history: pd.DataFrame, key: dict) -> pd.DataFrame:
+    """The rounds of one run's history that recorded every accounting column (none for older runs)."""
+    if "round" not in history.columns or not set(ACCOUNTING_COLUMNS) <= set(history.columns):
+        return pd.DataFrame(columns=COST_COLUMNS)
+    rows = history.dropna(subset=list(ACCOUNTING_COLUMNS))
+    cost = rows[["round", *ACCOUNTING_COLUMNS]].astype("int64").assign(**key)
+    return cost[COST_COLUMNS]
+
+
+def cost_totals(cost: pd.DataFrame, history: pd.DataFrame | None) -> dict:
+    """One run's sums of its accounting, or empty (NA) values unless every round of ``history`` recorded it."""
+    rounds = set(history["round"].astype("int64")) if history is not None and "round" in history.columns else set()
+    if cost.empty or set(cost["round"]) != rounds:
+        return dict.fromkeys(TOTAL_COLUMNS, pd.NA)
+    return {
+        "total_bytes_to_clients": int(cost["bytes_to_clients"].sum()),
+        "total_bytes_from_clients": int(cost["bytes_from_clients"].sum()),
+        "total_client_train_macs": int(cost["client_train_macs"].sum()),
+        "total_server_macs": int(cost["server_static_bn_macs"].sum() + cost["server_eval_macs"].sum()),
+    }
+
+
 def collect_runs(
     runs_root: str | Path | None = None, folders: list[str | Path] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -91,11 +129,20 @@ def collect_runs(
     ``runs``: one row per run, evaluated letter and metric, with the control fields spelled out so that
     tables can filter on them. ``history``: one row per run, round, letter and metric.
     """
+    runs, history, _ = collect_summary(runs_root, folders)
+    return runs, history
+
+
+def collect_summary(
+    runs_root: str | Path | None = None, folders: list[str | Path] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`collect_runs`' two tables plus ``cost``: one row per run and round that recorded the
+    communication and compute of the round (``COST_COLUMNS``); ``runs`` holds each run's sums."""
     if folders is not None:
         config_paths = [Path(f) / RUN_FILES["config"] for f in folders]
     else:
         config_paths = sorted(Path(runs_root).glob(f"*/*/*/seed*/{RUN_FILES['config']}"))
-    run_frames, history_frames = [], []
+    run_frames, history_frames, cost_frames = [], [], []
     for config_path in config_paths:
         folder = config_path.parent
         if not is_finished(folder):
@@ -108,18 +155,26 @@ def collect_runs(
         # but a NaN, a missing column or an empty eval.csv/history.csv is refused: it would become a table
         evaluation = read_run_eval(folder / RUN_FILES["eval"])
         row = {**_config_row(config), **provenance.summary_fields(folder), **divergence_fields(folder)}
+        key = {k: row[k] for k in KEY_COLUMNS}
+        history_path = folder / RUN_FILES["history"]
+        history = read_run_history(history_path) if history_path.is_file() else None
+        cost = _cost_long(history, key) if history is not None else pd.DataFrame(columns=COST_COLUMNS)
+        row.update(cost_totals(cost, history))
         if not evaluation.empty:
             run_frames.append(evaluation.assign(**row)[RUN_COLUMNS])
-        history_path = folder / RUN_FILES["history"]
-        if history_path.is_file():
-            history = read_run_history(history_path)
-            history_frames.append(_history_long(history, {k: row[k] for k in KEY_COLUMNS}))
+        if history is not None:
+            history_frames.append(_history_long(history, key))
+        if not cost.empty:
+            cost_frames.append(cost)
     runs = pd.concat(run_frames, ignore_index=True) if run_frames else pd.DataFrame(columns=RUN_COLUMNS)
     history = (
         pd.concat([h for h in history_frames if not h.empty], ignore_index=True)
         if any(not h.empty for h in history_frames)
         else pd.DataFrame(columns=HISTORY_COLUMNS)
     )
+    cost = pd.concat(cost_frames, ignore_index=True) if cost_frames else pd.DataFrame(columns=COST_COLUMNS)
+    runs = runs.astype({c: "Int64" for c in TOTAL_COLUMNS})  # integers, empty where a run did not record them
     runs = runs.sort_values([*KEY_COLUMNS, "letter", "metric"], kind="stable").reset_index(drop=True)
     history = history.sort_values([*KEY_COLUMNS, "round", "letter", "metric"], kind="stable").reset_index(drop=True)
-    return runs, history
+    cost = cost.sort_values([*KEY_COLUMNS, "round"], kind="stable").reset_index(drop=True)
+    return runs, history, cost
