@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from synthetic import image_dataset
 
 from heterofl.config import ExperimentConfig
 from heterofl.csv_checks import read_run_history
@@ -56,19 +57,6 @@ def test_hand_formulas_match_the_published_counts():
     assert conv_macs(1.0) == 39_974_912 and conv_macs(0.0625) == 182_912
 
 
-def images(n_train: int, n_test: int) -> Dataset:
-    g = torch.Generator().manual_seed(0)
-    return Dataset(
-        name="MNIST5k",
-        train_x=torch.randn(n_train, 1, 28, 28, generator=g),
-        train_y=torch.arange(n_train) % 10,
-        test_x=torch.randn(n_test, 1, 28, 28, generator=g),
-        test_y=torch.arange(n_test) % 10,
-        num_classes=10,
-        augment=False,
-    )
-
-
 def count_samples(federation: Federation, rates: list[float]) -> dict[float, list[int]]:
     """Batch sizes every training model of ``rates`` really ran forward on (forward hooks)."""
     seen: dict[float, list[int]] = {rate: [] for rate in rates}
@@ -81,7 +69,7 @@ def count_samples(federation: Federation, rates: list[float]) -> dict[float, lis
 def test_two_client_conv_round_counts_bytes_and_macs_by_hand():
     """Two clients at rates a and e, 2 local epochs of batch 5 (partial last batches), all rates evaluated."""
     n_train, n_test = 24, 11
-    dataset = images(n_train, n_test)
+    dataset = image_dataset(n_train=n_train, n_test=n_test, cyclic_labels=True)
     partition = make_partition(dataset, "iid", 2, seed=0)
     config = ExperimentConfig.from_dict(
         {
@@ -121,7 +109,7 @@ def test_two_client_conv_round_counts_bytes_and_macs_by_hand():
 
 
 def test_fjord_counts_every_batch_at_the_rate_it_trained():
-    dataset = images(60, 10)
+    dataset = image_dataset(n_train=60, n_test=10, cyclic_labels=True)
     config = ExperimentConfig.from_dict(
         {
             "dataset": "MNIST5k",

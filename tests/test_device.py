@@ -13,10 +13,11 @@ import os
 
 import pytest
 import torch
+from synthetic import image_dataset
 
 from heterofl.checkpoint import load_checkpoint, save_checkpoint
 from heterofl.config import ExperimentConfig
-from heterofl.data import Dataset, make_partition
+from heterofl.data import make_partition
 from heterofl.federation import Federation, RunState
 from heterofl.runner import use_deterministic_kernels
 
@@ -26,27 +27,14 @@ DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 CUDA_TOLERANCE = {"atol": 2e-4, "rtol": 2e-3}
 
 
-def _images(name: str, shape: tuple[int, ...], n_train: int, n_test: int, augment: bool) -> Dataset:
-    g = torch.Generator().manual_seed(0)
-    return Dataset(
-        name=name,
-        train_x=torch.randn(n_train, *shape, generator=g),
-        train_y=torch.randint(0, 10, (n_train,), generator=g),
-        test_x=torch.randn(n_test, *shape, generator=g),
-        test_y=torch.randint(0, 10, (n_test,), generator=g),
-        num_classes=10,
-        augment=augment,
-    )
-
-
 CASES = {
     "conv": (
-        _images("MNIST5k", (1, 28, 28), 300, 60, False),
+        image_dataset("MNIST5k", (1, 28, 28), 300, 60),
         "1_10_0.6_non-iid-2_fix_a1-b1-e1_bn_1_1",
         {"local_epochs": 1, "batch_size_train": 8},
     ),
     "resnet": (
-        _images("CIFAR10", (3, 32, 32), 90, 20, True),
+        image_dataset("CIFAR10", (3, 32, 32), 90, 20, augment=True),
         "1_5_1_non-iid-2_fix_a1-b1-e1_bn_1_1",
         {"local_epochs": 1, "batch_size_train": 4, "resnet_blocks": [1, 1, 1, 1]},
     ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from synthetic import image_dataset
 from torch import nn
 
 from heterofl.batched import make_engine
@@ -17,19 +18,6 @@ from heterofl.data import Dataset, make_partition
 from heterofl.federation import Federation
 from heterofl.methods import METHOD_NAMES
 from heterofl.rates import RATE_OF_LETTER
-
-
-def _images(name: str, shape: tuple[int, ...], n_train: int, n_test: int, augment: bool) -> Dataset:
-    g = torch.Generator().manual_seed(0)
-    return Dataset(
-        name=name,
-        train_x=torch.randn(n_train, *shape, generator=g),
-        train_y=torch.randint(0, 10, (n_train,), generator=g),
-        test_x=torch.randn(n_test, *shape, generator=g),
-        test_y=torch.randint(0, 10, (n_test,), generator=g),
-        num_classes=10,
-        augment=augment,
-    )
 
 
 def _text(vocab: int = 50, rows: int = 8, length: int = 150) -> Dataset:
@@ -64,17 +52,17 @@ def _round(dataset: Dataset, control: str, engine: str, extra: dict, rounds: int
 
 CASES = {
     "conv-mixed-iid": (
-        _images("MNIST5k", (1, 28, 28), 240, 40, False),
+        image_dataset("MNIST5k", (1, 28, 28), 240, 40),
         "1_12_0.5_iid_fix_a1-b1-e1_bn_1_1",
         {"local_epochs": 2, "batch_size_train": 7},
     ),
     "conv-mixed-noniid": (
-        _images("MNIST5k", (1, 28, 28), 300, 60, False),
+        image_dataset("MNIST5k", (1, 28, 28), 300, 60),
         "1_10_0.6_non-iid-2_fix_a1-b1-e1_bn_1_1",
         {"local_epochs": 1, "batch_size_train": 8},
     ),
     "resnet-augmented": (
-        _images("CIFAR10", (3, 32, 32), 90, 20, True),
+        image_dataset("CIFAR10", (3, 32, 32), 90, 20, augment=True),
         "1_5_1_non-iid-2_fix_a1-b1-e1_bn_1_1",
         {"local_epochs": 1, "batch_size_train": 4, "resnet_blocks": [1, 1, 1, 1]},
     ),
@@ -89,7 +77,7 @@ def test_batched_engine_matches_sequential(case: str) -> None:
 
 def test_auto_engine_matches_sequential() -> None:
     """``auto`` mixes batched groups (small rates, many clients) with one-by-one groups in one round."""
-    dataset = _images("MNIST5k", (1, 28, 28), 400, 40, False)
+    dataset = image_dataset("MNIST5k", (1, 28, 28), 400, 40)
     _assert_same_round(dataset, "1_20_0.5_iid_fix_a1-e4_bn_1_1", {"local_epochs": 1, "batch_size_train": 8}, "auto")
 
 
@@ -107,7 +95,7 @@ def float64():
 def test_batched_engine_matches_sequential_for_every_method(case: str, method: str, float64) -> None:
     """Two rounds, so FedRolex's window has moved and FedEcover's pools carry over between rounds."""
     if case == "conv":
-        dataset = _images("MNIST5k", (1, 8, 8), 96, 16, False)
+        dataset = image_dataset("MNIST5k", (1, 8, 8), 96, 16)
         control, extra = "1_5_1_non-iid-2_fix_a1-b1-e1_bn_1_1", {"local_epochs": 1, "batch_size_train": 8}
     else:
         dataset, control, extra = _text(rows=4, length=64), "1_4_1_iid_fix_a1-b1-e1_bn_1_1", {"local_epochs": 1}

@@ -5,26 +5,14 @@ import copy
 import numpy as np
 import torch
 import torch.nn.functional as F
+from synthetic import image_dataset
 
 from heterofl.config import ExperimentConfig
-from heterofl.data import Dataset, make_partition
+from heterofl.data import make_partition
 from heterofl.federation import Federation, learning_rate
 from heterofl.local_training import client_seed
 from heterofl.models import build_model
 from heterofl.static_bn import fit_static_bn
-
-
-def synthetic_mnist(n_train=200, n_test=60, seed=0) -> Dataset:
-    g = torch.Generator().manual_seed(seed)
-    return Dataset(
-        name="MNIST5k",
-        train_x=torch.randn(n_train, 1, 28, 28, generator=g),
-        train_y=torch.arange(n_train) % 10,
-        test_x=torch.randn(n_test, 1, 28, 28, generator=g),
-        test_y=torch.arange(n_test) % 10,
-        num_classes=10,
-        augment=False,
-    )
 
 
 def test_static_bn_statistics_are_cumulative_batch_moments():
@@ -64,7 +52,7 @@ def test_learning_rate_matches_torch_multistep():
 
 def test_round_at_global_rate_equals_plain_fedavg():
     """All clients at rate a, all labels, mask off: HeteroFL is the unweighted mean of independent SGD runs."""
-    dataset = synthetic_mnist(n_train=600)
+    dataset = image_dataset(n_train=600, cyclic_labels=True)
     partition = make_partition(dataset, "iid", 10, seed=0)
     assert all(len(labels) == 10 for labels in partition.label_sets), "precondition: every client has all labels"
     config = ExperimentConfig.from_dict(
@@ -110,7 +98,7 @@ def test_round_at_global_rate_equals_plain_fedavg():
 
 
 def test_every_submodel_rate_is_evaluated():
-    dataset = synthetic_mnist()
+    dataset = image_dataset(cyclic_labels=True)
     partition = make_partition(dataset, "iid", 10, seed=0)
     config = ExperimentConfig.from_dict(
         {

@@ -90,9 +90,10 @@ class RoundAccounting:
         if key not in self._macs:
             if self._language:
                 example = torch.zeros(1, length, dtype=torch.long, device="meta")
-            else:
-                example = torch.zeros(1, *self._task.train_x.shape[1:], device="meta")
-            self._macs[key] = true_macs(self._model(rate), example)
+                self._macs[key] = true_macs(self._model(rate), example)
+            else:  # two images, halved: training-mode BN refuses one image whose feature map shrank to 1x1
+                example = torch.zeros(2, *self._task.train_x.shape[1:], device="meta")
+                self._macs[key] = true_macs(self._model(rate), example) // 2
         return self._macs[key]
 
     def _epoch_units(self, job: ClientJob, settings: LocalSettings) -> list[tuple[int, int]]:

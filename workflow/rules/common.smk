@@ -177,4 +177,8 @@ REPORT_KINDS = {
 def report_kind(wildcards):
     """The subcategory of a table or figure of the report, from its file stem (a wildcard of report patterns)."""
     prefixes = [k for k in REPORT_KINDS if wildcards.name.startswith(f"{k}_")]
-    return REPORT_KINDS[max(prefixes, key=len)] if prefixes else wildcards.name.split("_")[0]
+    return (
+        REPORT_KINDS[max(prefixes, key=len)]
+        if prefixes
+        else wildcards.name.split("_")[0]
+    )
