@@ -148,11 +148,12 @@ def test_ctrl_c_during_a_full_reproduction_changes_no_committed_file(tmp_path):
     _git(work, "add", "-A")
     _git(work, "commit", "-qm", "clone")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    output = (tmp_path / "snakemake.out").open("w")  # a file, not a pipe nobody reads: a full pipe blocks the writer
     process = subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--cores", "2", "--config", "cache="],
         cwd=work,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -162,11 +163,22 @@ def test_ctrl_c_during_a_full_reproduction_changes_no_committed_file(tmp_path):
             assert process.poll() is None and time.monotonic() < deadline, "no run started training"
             time.sleep(0.5)
         os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=120)
+        try:
+            process.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            tree = subprocess.run(["ps", "-o", "pid,pgid,stat,etime,args", "-g", str(process.pid)], capture_output=True)
+            output.flush()
+            pytest.fail(
+                "Snakemake still runs 180 s after Ctrl-C; its processes:\n"
+                + tree.stdout.decode()
+                + "\noutput:\n"
+                + (tmp_path / "snakemake.out").read_text()[-4000:]
+            )
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode != 0
+        output.close()
+    assert process.returncode != 0, (tmp_path / "snakemake.out").read_text()[-3000:]
     assert _git(work, "status", "--porcelain", "--untracked-files=all") == ""
     _snakemake(work, "--unlock")
     plan = _planned_jobs(_snakemake(work, "figures", "-n").stdout)
