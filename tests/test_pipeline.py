@@ -148,7 +148,7 @@ def test_ctrl_c_during_a_full_reproduction_changes_no_committed_file(tmp_path):
     _git(work, "add", "-A")
     _git(work, "commit", "-qm", "clone")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    output = (tmp_path / "snakemake.out").open("w")  # a file, not a pipe nobody reads: a full pipe blocks the writer
+    output = (tmp_path / "snakemake.out").open("w")  # read back when the test fails
     process = subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--cores", "2", "--config", "cache="],
         cwd=work,
@@ -156,6 +156,9 @@ def test_ctrl_c_during_a_full_reproduction_changes_no_committed_file(tmp_path):
         stdout=output,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # as in a terminal's foreground job: a test started in the background (`cmd &` in a script) inherits
+        # SIGINT ignored, and Python then installs no KeyboardInterrupt handler anywhere below it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 300
