@@ -32,6 +32,44 @@ def test_static_bn_statistics_are_cumulative_batch_moments():
     assert not model.training
 
 
+def test_static_bn_moments_are_float_accurate_in_channels_last():
+    """The CPU pass runs NHWC; its moments must match float64 even where a naive float32 sum drifts
+    (activations with a large mean over a 100,000-row reduction)."""
+    torch.manual_seed(0)
+    model = build_model("conv", 0.25)
+    x = torch.randn(400, 1, 28, 28) * 0.1 + 40.0
+    fit_static_bn(model, x, batch_size=200)
+    conv = model.blocks[0].conv
+    means, variances = [], []
+    for batch in x.double().split(200):
+        act = F.conv2d(batch, conv.weight.double(), conv.bias.double(), padding=1)
+        mean = act.mean((0, 2, 3))
+        means.append(mean)
+        variances.append(((act - mean[:, None, None]) ** 2).sum((0, 2, 3)) / (act.numel() / act.shape[1] - 1))
+    bn = model.blocks[0].norm
+    torch.testing.assert_close(bn.running_mean.double(), torch.stack(means).mean(0), rtol=2e-6, atol=0)
+    torch.testing.assert_close(bn.running_var.double(), torch.stack(variances).mean(0), rtol=2e-6, atol=0)
+
+
+def test_static_bn_batches_follow_the_given_order():
+    """Label-sorted data cut into batches in stored order hides the variance between classes; the pass
+    cuts ``inputs[order]`` instead, as the reference's shuffled loader does."""
+    model = build_model("conv", 0.0625)
+    x = torch.cat([torch.zeros(50, 1, 28, 28), torch.ones(50, 1, 28, 28)])  # two "classes", sorted
+    order = torch.randperm(100, generator=torch.Generator().manual_seed(3))
+    fit_static_bn(model, x, 50)
+    sorted_var = model.blocks[0].norm.running_var.clone()
+    fit_static_bn(model, x, 50, order)
+    shuffled_var = model.blocks[0].norm.running_var.clone()
+    w, b = model.blocks[0].conv.weight.detach().double(), model.blocks[0].conv.bias.detach().double()
+    expected = []
+    for rows in order.split(50):
+        act = F.conv2d(x[rows].double(), w, b, padding=1)
+        expected.append(act.var((0, 2, 3), unbiased=True))
+    torch.testing.assert_close(shuffled_var.double(), torch.stack(expected).mean(0), rtol=1e-5, atol=1e-9)
+    assert (shuffled_var > sorted_var * 1.5).any(), "sorted batches should miss the between-class variance"
+
+
 def test_static_bn_is_recomputed_not_accumulated():
     model = build_model("conv", 0.0625)
     fit_static_bn(model, torch.randn(10, 1, 28, 28) + 5.0, 10)
@@ -117,9 +155,12 @@ def test_every_submodel_rate_is_evaluated():
         assert np.isfinite(row[f"{letter}_Local-Loss"])
     assert "a_Global-Accuracy" not in row
     # The global-rate metrics equal a hand evaluation of the global model with fresh static BN.
+    # The statistics pass visits the training images in the run seed's shuffled order (2 batches of 100).
+    assert len(dataset.train_x) > config.stats_batch_size
+    order = torch.randperm(len(dataset.train_x), generator=torch.Generator().manual_seed(config.seed))
     model = build_model("conv", 0.5)
     model.load_state_dict(state.params)
-    fit_static_bn(model, dataset.train_x, config.stats_batch_size)
+    fit_static_bn(model, dataset.train_x[order], config.stats_batch_size)
     with torch.no_grad():
         accuracy = 100.0 * (model(dataset.test_x).argmax(1) == dataset.test_y).float().mean().item()
     assert abs(row["b_Global-Accuracy"] - accuracy) < 1e-9

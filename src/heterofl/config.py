@@ -204,7 +204,7 @@ class ExperimentConfig:
     eval_every: int = 1
     eval_rates: str = "all"
     last_k: int = 5
-    stats_batch_size: int = 1000
+    stats_batch_size: int = 100
     resnet_blocks: tuple[int, ...] = (1, 1, 1, 2)
     non_iid_variant: str = "reference"
     engine: str = "auto"

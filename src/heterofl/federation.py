@@ -32,7 +32,7 @@ from heterofl.methods import ClientSlot, make_method
 from heterofl.models import model_factory
 from heterofl.rates import LETTER_OF_RATE, RATE_OF_LETTER, letters_up_to
 from heterofl.selection import Selection, space_sizes, space_widths
-from heterofl.static_bn import fit_static_bn
+from heterofl.static_bn import fit_static_bn, statistics_order
 from heterofl.submodel import Params, extract, load_into, parameters_of
 from heterofl.tasks import ImageTask, make_task
 
@@ -113,6 +113,11 @@ class Federation:
         self.labels_held = partition.label_mask(dataset.num_classes).to(self.device)
         self.train_indices = [torch.as_tensor(ix, dtype=torch.long) for ix in partition.train_indices]
         self.local_indices, self.local_users = local_pairs(partition.test_indices, self.device)
+        self.statistics_order = (
+            statistics_order(config.seed, len(self.task.statistics_inputs()), self.device)
+            if isinstance(self.task, ImageTask)
+            else None
+        )
         self.fixed_rates = self.mode.fixed_rates(control.num_users)
         global_model = self.build(self.mode.global_rate)
         self.layout = global_model.layout
@@ -239,7 +244,7 @@ class Federation:
             model = self.eval_model(RATE_OF_LETTER[letter])
             load_into(model, extract(params, self.layout, model.widths))
             if isinstance(self.task, ImageTask):
-                fit_static_bn(model, self.task.statistics_inputs(), self.config.stats_batch_size)
+                fit_static_bn(model, self.task.statistics_inputs(), self.config.stats_batch_size, self.statistics_order)
                 results[letter] = evaluate_classifier(
                     model,
                     self.task,
