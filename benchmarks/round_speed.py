@@ -394,6 +394,13 @@ def report_method(
             f"{indent} vs the reference-style loop: best engine ({best_engine}) round "
             f"{ref['round'] / best['round']:.2f}x ({phases}){verdict if target else ''}"
         )
+        # The compute bound: the same FLOPs at 100 % of the measured matmul peak, with extraction and
+        # aggregation free. No engine can beat it without doing less arithmetic than the algorithm needs.
+        floor = sum(flops[p] for p in ("train", "static_bn", "evaluate")) / 1e9 / peak
+        print(
+            f"{indent} compute bound: {floor:.3f} s per round at 100% of peak, so at most "
+            f"{ref['round'] / floor:.2f}x the reference-style loop on this machine"
+        )
     for engine in library:
         m = medians[(name, method, engine)]
         share = (m["extract"] + m["aggregate"]) / max(m["round"], 1e-9)

@@ -5,9 +5,11 @@ training set. Its speed depends on how much of each layer's activations stays in
 MNIST images gives 200 MB of first-layer activations at rate a, far beyond any cache, while a batch of 50
 fits. This script times the pass at several batch sizes in both layouts (NCHW and channels_last),
 interleaved so machine noise hits all variants alike, and reports each as a share of the fp32 matmul peak
-measured in the same run. The batch size is part of what sBN computes (the statistics are averages of
-per-batch moments: ``stats_batch_size`` is a result-defining setting), so this measures the cost of each
-choice; it does not make them interchangeable.
+measured in the same run. In channels_last it also compares the two ways of computing the accurate NHWC
+moments: ``two-pass`` (``static_bn._accurate_batch_norm``: cascaded mean, then summed squared deviations) and
+``welford`` (``torch.var_mean``, which the library used until 2026-11-28). The batch size is part of what
+sBN computes (the statistics are averages of per-batch moments: ``stats_batch_size`` is a result-defining
+setting), so this measures the cost of each choice; it does not make them interchangeable.
 
 Usage: ``python benchmarks/static_bn_batch.py [--rate 1.0] [--images 4000] [--repeats 3] [--threads 2]``
 """
@@ -20,6 +22,7 @@ import statistics
 import time
 
 import torch
+import torch.nn.functional as F
 
 from heterofl import static_bn
 from heterofl.complexity import true_macs
@@ -38,18 +41,32 @@ def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 / best / 1e9
 
 
+def _welford_batch_norm(norm: torch.nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+    """``static_bn._accurate_batch_norm`` as it was until 2026-11-28: moments by ``torch.var_mean``."""
+    flat = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+    var, mean = torch.var_mean(flat, dim=0, correction=1)
+    count = flat.shape[0]
+    norm.num_batches_tracked += 1
+    factor = 1.0 / float(norm.num_batches_tracked)
+    norm.running_mean.mul_(1.0 - factor).add_(mean, alpha=factor)
+    norm.running_var.mul_(1.0 - factor).add_(var, alpha=factor)
+    return F.batch_norm(x, mean, var * ((count - 1) / count), norm.weight, norm.bias, False, 0.0, norm.eps)
+
+
 def fit(model: torch.nn.Module, inputs: torch.Tensor, batch: int, layout: str) -> float:
-    """Seconds for one statistics pass with the given batch size and layout."""
-    original = static_bn.fast_layout
+    """Seconds for one statistics pass with the given batch size and layout (nchw, nhwc, nhwc-welford)."""
+    original_layout, original_norm = static_bn.fast_layout, static_bn._accurate_batch_norm
     if layout == "nchw":
         static_bn.fast_layout = lambda m, d: torch.contiguous_format
         model.to(memory_format=torch.contiguous_format)
+    if layout == "nhwc-welford":
+        static_bn._accurate_batch_norm = _welford_batch_norm
     try:
         start = time.perf_counter()
         static_bn.fit_static_bn(model, inputs, batch)
         return time.perf_counter() - start
     finally:
-        static_bn.fast_layout = original
+        static_bn.fast_layout, static_bn._accurate_batch_norm = original_layout, original_norm
 
 
 def main() -> None:
@@ -65,8 +82,8 @@ def main() -> None:
     print(f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {platform.python_version()}")
     inputs = torch.rand(args.images, 1, 28, 28)
     model = build_model("conv", args.rate)
-    flops = 2 * true_macs(model, inputs[:1]) * args.images
-    variants = [(b, layout) for b in map(int, args.batches.split(",")) for layout in ("nchw", "nhwc")]
+    flops = 2 * true_macs(model, inputs[:2]) / 2 * args.images  # train-mode BN needs two images
+    variants = [(b, layout) for b in map(int, args.batches.split(",")) for layout in ("nchw", "nhwc", "nhwc-welford")]
     times: dict[tuple[int, str], list[float]] = {v: [] for v in variants}
     peak = matmul_peak()
     for _ in range(args.repeats):
@@ -74,10 +91,10 @@ def main() -> None:
             times[(batch, layout)].append(fit(model, inputs, batch, layout))
     peak = max(peak, matmul_peak())
     print(f"fp32 matmul peak {peak:.0f} GFLOP/s; {flops / 1e9:.1f} GFLOP per pass ({args.images} images)")
-    print(f"{'batch':>6} {'layout':>7} {'seconds':>8} {'%peak':>6}")
+    print(f"{'batch':>6} {'layout':>13} {'seconds':>8} {'%peak':>6}")
     for batch, layout in variants:
         seconds = statistics.median(times[(batch, layout)])
-        print(f"{batch:>6} {layout:>7} {seconds:8.3f} {100 * flops / seconds / 1e9 / peak:6.1f}")
+        print(f"{batch:>6} {layout:>13} {seconds:8.3f} {100 * flops / seconds / 1e9 / peak:6.1f}")
 
 
 if __name__ == "__main__":

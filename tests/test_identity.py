@@ -66,8 +66,9 @@ def test_new_fields_at_their_default_keep_the_config_hash():
     """The hash of a HeteroFL run is the hash of the fields that existed before methods (same formula)."""
     config = ExperimentConfig.from_dict({"dataset": "MNIST5k", "control": "1_20_0.25_iid_fix_a1-e9_bn_1_1", "seed": 3})
     legacy = config.to_dict()
-    for name in ("data_root", "checkpoint_every", "method", "fjord_scaler"):
+    for name in ("data_root", "checkpoint_every", "method", "fjord_scaler", "precision"):
         legacy.pop(name)
     expected = hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
     assert config.config_hash() == expected
     assert config.replace(method="fd").config_hash() != expected
+    assert config.replace(precision="bf16").config_hash() != expected

@@ -179,7 +179,10 @@ def reference_hyperparameters(dataset: str, data_split_mode: str) -> dict[str, A
     return dict(_REFERENCE_HYPER[key])
 
 
-LATER_FIELDS = ("method", "fjord_scaler")
+PRECISIONS = ("fp32", "tf32", "bf16")
+"""Arithmetic of local training: full fp32 (the reference's), TF32 matmuls/convolutions (CUDA only), or bf16
+autocast. Static BN and evaluation always run in fp32."""
+LATER_FIELDS = ("method", "fjord_scaler", "precision")
 """ExperimentConfig fields added after the first release; they enter the config hash only when not default."""
 
 
@@ -215,6 +218,7 @@ class ExperimentConfig:
     # adding one never invalidates the checkpoints or results of runs that do not use it.
     method: str = "heterofl"
     fjord_scaler: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         data = dataset_spec(self.dataset)
@@ -294,6 +298,8 @@ class ExperimentConfig:
                 " never train the global model's outer units",
                 "a positive proportion on the global letter, or method fedrolex, fd or fedecover",
             )
+        if self.precision not in PRECISIONS:
+            raise HeteroFLError("precision", f"{self.precision!r} is unknown", ", ".join(PRECISIONS))
         if self.non_iid_variant not in ("reference", "distinct"):
             raise HeteroFLError("non_iid_variant", f"{self.non_iid_variant!r} is unknown", "reference, distinct")
         if len(self.resnet_blocks) != 4 or any(b < 1 for b in self.resnet_blocks):

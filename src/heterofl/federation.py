@@ -65,6 +65,23 @@ def use_full_fp32() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
 
 
+def set_precision(precision: str, device: torch.device) -> None:
+    """Apply ``precision`` (config.PRECISIONS) to the device's matmuls and convolutions.
+
+    fp32 keeps CUDA in full fp32 (``use_full_fp32``); tf32 lets cuDNN and cuBLAS use TF32 (a 10-bit
+    mantissa, about 2-8x faster on Ampere and later) and exists only on CUDA, so a CPU run asking for it is
+    refused rather than silently run in fp32 under a tf32 name. bf16 is an autocast in local training
+    (``LocalSettings.autocast``) and leaves these flags in fp32.
+    """
+    if precision == "tf32":
+        if device.type != "cuda":
+            raise HeteroFLError("precision", f"tf32 needs a CUDA device; this run is on {device.type}", "fp32, bf16")
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+    elif device.type == "cuda":
+        use_full_fp32()
+
+
 def learning_rate(config: ExperimentConfig, round_: int) -> float:
     """The global MultiStepLR: rounds after each milestone use ``gamma`` times the rate."""
     drops = sum(1 for milestone in config.milestones if milestone < round_)
@@ -95,8 +112,7 @@ class Federation:
         self.config = config
         self.mode = config.mode
         self.device = device or pick_device()
-        if self.device.type == "cuda":
-            use_full_fp32()
+        set_precision(config.precision, self.device)
         self.task = make_task(dataset, self.device)
         self.partition = partition
         control = config.control
@@ -212,6 +228,7 @@ class Federation:
             epochs=self.config.local_epochs,
             batch_size=self.config.batch_size_train,
             use_mask=bool(self.config.control.mask),
+            autocast=torch.bfloat16 if self.config.precision == "bf16" else None,
         )
         started = time.perf_counter()
         try:

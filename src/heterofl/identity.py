@@ -24,6 +24,7 @@ IDENTITY_TAGS: dict[str, Callable[[Any], str]] = {
     "method": str,
     "fjord_scaler": lambda value: "scaler",
     "resnet_blocks": lambda value: "blocks" + "".join(str(b) for b in value),
+    "precision": str,
 }
 """Settings that select a variant of the algorithm or model, with how each is spelled as a ``+tag``."""
 

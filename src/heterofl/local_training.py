@@ -34,6 +34,11 @@ class LocalSettings:
     epochs: int
     batch_size: int
     use_mask: bool
+    autocast: torch.dtype | None = None
+    """bf16 for ``precision: bf16`` (forward and loss under ``torch.autocast``); None: the tensors' own dtype."""
+
+    def autocast_context(self, device: torch.device) -> torch.autocast:
+        return torch.autocast(device.type, dtype=self.autocast, enabled=self.autocast is not None)
 
 
 @dataclass(frozen=True)
@@ -124,8 +129,9 @@ def train_one_client(
     for step, rate in zip(steps, rates, strict=True):
         inputs, targets = task.batch(step, generator)
         optimizer.zero_grad(set_to_none=True)
-        logits = model(inputs) if rate == job.rate else _nested_forward(model, model_for_rate(rate), inputs)
-        loss = task.loss(logits, targets, label_mask)
+        with settings.autocast_context(inputs.device):
+            logits = model(inputs) if rate == job.rate else _nested_forward(model, model_for_rate(rate), inputs)
+            loss = task.loss(logits, targets, label_mask)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
         optimizer.step()
