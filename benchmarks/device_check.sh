@@ -6,9 +6,9 @@
 #   bash benchmarks/device_check.sh OUTDIR
 #
 # Writes into OUTDIR: env.txt (GPU, driver, versions), check.log (everything printed), tests.xml (JUnit),
-# round_speed_conv.csv, round_speed_resnet.csv, round_speed_tf32.csv (every timed round, as
-# benchmarks/round_speed.py writes them). Each step has its own time limit, so that one slow step cannot
-# cost the others; about 5 minutes on one H100.
+# round_speed_conv.csv, round_speed_resnet.csv, round_speed_tf32.csv, round_speed_bf16.csv (every timed
+# round, as benchmarks/round_speed.py writes them). Each step has its own time limit, so that one slow step cannot
+# cost the others; about 6 minutes on one H100 (estimated: it has not run on one yet).
 set -u
 out=${1:?usage: bash benchmarks/device_check.sh OUTDIR}
 mkdir -p "$out"
@@ -49,6 +49,8 @@ step bench-resnet 170 "${bench[@]}" --workloads resnet-fix5 --engines sequential
     --csv "$out/round_speed_resnet.csv"
 step bench-tf32 90 "${bench[@]}" --workloads conv-a1,resnet-fix5 --engines batched --rounds 1 --precision tf32 \
     --csv "$out/round_speed_tf32.csv"
+step bench-bf16 90 "${bench[@]}" --workloads conv-a1 --engines sequential --rounds 1 --precision bf16 \
+    --csv "$out/round_speed_bf16.csv"
 
 echo "device check finished with status $status" | tee -a "$log"
 exit "$status"

@@ -71,7 +71,7 @@ import heterofl.federation as federation_module
 import heterofl.local_training as local_module
 from heterofl.aggregation import Aggregator
 from heterofl.complexity import true_macs
-from heterofl.config import ExperimentConfig
+from heterofl.config import PRECISIONS, ExperimentConfig
 from heterofl.data import Dataset, make_partition
 from heterofl.data.partition import Partition
 from heterofl.federation import Federation
@@ -172,13 +172,6 @@ def machine_line(device: torch.device) -> str:
     return line
 
 
-def set_precision(precision: str) -> None:
-    """fp32: full fp32 everywhere (the library's setting); tf32: cuDNN and cuBLAS may use TF32 on the GPU."""
-    allow = precision == "tf32"
-    torch.backends.cudnn.allow_tf32 = allow
-    torch.backends.cuda.matmul.allow_tf32 = allow
-
-
 class PhaseTimer:
     """Wraps library functions to add their wall time to a phase (synchronising the GPU around them)."""
 
@@ -232,6 +225,7 @@ def build(
     device: torch.device,
     eval_rates: str,
     partition: Partition,
+    precision: str = "fp32",
 ) -> Federation:
     config = ExperimentConfig.from_dict(
         {
@@ -241,6 +235,7 @@ def build(
             "engine": "sequential" if engine == REFERENCE_ENGINE else engine,
             "method": method,
             "eval_rates": eval_rates,
+            "precision": precision,
             **workload.extra,
         }
     )
@@ -279,7 +274,10 @@ def run_speed(args: argparse.Namespace) -> None:
         data = load_data(workload, args)
         partition = make_partition(data, "iid", 100, seed=0)
         runs = [(method, engine) for method in args.methods for engine in args.engines]
-        feds = {run: build(workload, data, run[1], run[0], device, args.eval_rates, partition) for run in runs}
+        feds = {
+            run: build(workload, data, run[1], run[0], device, args.eval_rates, partition, args.precision)
+            for run in runs
+        }
         states = {run: fed.initial_state() for run, fed in feds.items()}
         any_fed = next(iter(feds.values()))
         samples: dict[float, int] = defaultdict(int)
@@ -291,7 +289,6 @@ def run_speed(args: argparse.Namespace) -> None:
             steps += math.ceil(len(job.indices) / any_fed.config.batch_size_train) * any_fed.config.local_epochs
         flops = round_flops(any_fed, samples, data)
         flops["client_steps"] = steps
-        set_precision(args.precision)  # after building: the library sets full fp32 when it builds on a GPU
         for run, fed in feds.items():  # warm-up round (allocator, first-call overheads), not timed
             states[run] = (
                 reference_style_round(fed, states[run])[0] if run[1] == REFERENCE_ENGINE else fed.run_round(states[run])
@@ -529,7 +526,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="the paper's dataset sizes on synthetic tensors: MNIST 60,000/10,000, CIFAR10 50,000/10,000",
     )
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32"), help="GPU matmul/conv precision")
+    parser.add_argument(
+        "--precision", default="fp32", choices=PRECISIONS, help="the runs' precision setting (tf32: CUDA only)"
+    )
     parser.add_argument("--memory", action="store_true", help="peak RSS with 100 vs 10,000 clients instead")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
