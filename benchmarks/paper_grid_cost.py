@@ -20,10 +20,9 @@ import argparse
 import math
 from collections import defaultdict
 
-import torch
 import yaml
 
-from heterofl.complexity import true_macs
+from heterofl.accounting import meta_model, sample_forward_macs
 from heterofl.config import ExperimentConfig
 from heterofl.grid import expand_runs
 from heterofl.models import model_factory
@@ -67,14 +66,9 @@ class MacCounter:
                 in_channels=1 if language else SHAPES[config.dataset][0],
                 resnet_blocks=config.resnet_blocks,
             )
-            with torch.random.fork_rng(devices=[]), torch.device("meta"):
-                model = build(rate)
-            if language:
-                example = torch.zeros(1, BPTT, dtype=torch.long, device="meta")
-                macs = true_macs(model, example) // BPTT
-            else:
-                example = torch.zeros(2, *SHAPES[config.dataset], device="meta")
-                macs = true_macs(model, example) // 2
+            model = meta_model(build, rate)
+            shape = () if language else SHAPES[config.dataset]
+            macs = sample_forward_macs(model, shape, BPTT) // (BPTT if language else 1)
             self._cache[key] = (macs, bool(batch_norms(model)))
         return self._cache[key]
 

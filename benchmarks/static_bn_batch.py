@@ -22,7 +22,6 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 from heterofl import static_bn
 from heterofl.complexity import true_macs
@@ -45,12 +44,7 @@ def _welford_batch_norm(norm: torch.nn.BatchNorm2d, x: torch.Tensor) -> torch.Te
     """``static_bn._accurate_batch_norm`` as it was until 2026-11-28: moments by ``torch.var_mean``."""
     flat = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
     var, mean = torch.var_mean(flat, dim=0, correction=1)
-    count = flat.shape[0]
-    norm.num_batches_tracked += 1
-    factor = 1.0 / float(norm.num_batches_tracked)
-    norm.running_mean.mul_(1.0 - factor).add_(mean, alpha=factor)
-    norm.running_var.mul_(1.0 - factor).add_(var, alpha=factor)
-    return F.batch_norm(x, mean, var * ((count - 1) / count), norm.weight, norm.bias, False, 0.0, norm.eps)
+    return static_bn.normalize_with_moments(norm, x, mean, var, flat.shape[0])
 
 
 def fit(model: torch.nn.Module, inputs: torch.Tensor, batch: int, layout: str) -> float:

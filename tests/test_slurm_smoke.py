@@ -49,11 +49,8 @@ def _field(record: str, key: str) -> str:
     return m.group(1) if m else ""
 
 
-def test_toy_workflow_runs_through_slurm(tmp_path: Path) -> None:
-    assert shutil.which("sbatch") and shutil.which("scontrol"), "SLURM client tools not on PATH"
-    workdir = tmp_path / "wf"
-    shutil.copytree(TOY, workdir)
-
+def _snakemake(workdir: Path, *options: str) -> subprocess.CompletedProcess:
+    """Snakemake on ``workdir/Snakefile`` through the slurm-test profile, output captured."""
     cmd = [
         sys.executable,
         "-m",
@@ -65,8 +62,17 @@ def test_toy_workflow_runs_through_slurm(tmp_path: Path) -> None:
         "--workflow-profile",
         str(PROFILE),
         "--show-failed-logs",
+        *options,
     ]
-    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
+
+
+def test_toy_workflow_runs_through_slurm(tmp_path: Path) -> None:
+    assert shutil.which("sbatch") and shutil.which("scontrol"), "SLURM client tools not on PATH"
+    workdir = tmp_path / "wf"
+    shutil.copytree(TOY, workdir)
+
+    res = _snakemake(workdir)
     log = (res.stdout + res.stderr)[-6000:]
     assert res.returncode == 0, f"snakemake failed ({res.returncode}):\n{log}"
     assert "Using workflow specific profile" in log or str(PROFILE) in log, log
@@ -169,20 +175,7 @@ def _pack(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProcess, P
     workdir = tmp_path / "pack"
     workdir.mkdir()
     shutil.copy(TOY / "pack.smk", workdir / "Snakefile")
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(workdir / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--workflow-profile",
-        str(PROFILE),
-        "--show-failed-logs",
-        *options,
-    ]
-    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
+    res = _snakemake(workdir, *options)
     log = res.stdout + res.stderr
     jobs = dict(re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/logs/slurm/(\w+)/", log))
     return res, workdir, jobs

@@ -60,6 +60,21 @@ def image_batch_sizes(samples: int, batch_size: int) -> list[int]:
     return [batch_size] * full + ([rest] if rest else [])
 
 
+def meta_model(build: Callable[[float], nn.Module], rate: float) -> nn.Module:
+    """The architecture of ``rate`` on the meta device: shapes only, no random draw, no memory."""
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        return build(rate)
+
+
+def sample_forward_macs(model: nn.Module, sample_shape: tuple[int, ...] = (), length: int = 0) -> int:
+    """True MACs of one forward pass of one sample: an image of ``sample_shape``, or (language models, an
+    empty shape) a token row of ``length`` columns. Images are counted on two and halved: training-mode BN
+    refuses one image whose feature map shrank to 1x1."""
+    if not sample_shape:
+        return true_macs(model, torch.zeros(1, length, dtype=torch.long, device="meta"))
+    return true_macs(model, torch.zeros(2, *sample_shape, device="meta")) // 2
+
+
 class RoundAccounting:
     """Bytes and MACs of a round's clients and of the server's evaluation, for one run's models and data."""
 
@@ -72,10 +87,8 @@ class RoundAccounting:
         self._bytes: dict[float, int] = {}
 
     def _model(self, rate: float) -> nn.Module:
-        """The architecture of ``rate`` on the meta device: shapes only, no random draw, no memory."""
         if rate not in self._models:
-            with torch.random.fork_rng(devices=[]), torch.device("meta"):
-                self._models[rate] = self._build(rate)
+            self._models[rate] = meta_model(self._build, rate)
         return self._models[rate]
 
     def submodel_bytes(self, rate: float) -> int:
@@ -88,12 +101,8 @@ class RoundAccounting:
         """True MACs of one forward pass of one sample: an image, or a token row of ``length`` columns."""
         key = (rate, length)
         if key not in self._macs:
-            if self._language:
-                example = torch.zeros(1, length, dtype=torch.long, device="meta")
-                self._macs[key] = true_macs(self._model(rate), example)
-            else:  # two images, halved: training-mode BN refuses one image whose feature map shrank to 1x1
-                example = torch.zeros(2, *self._task.train_x.shape[1:], device="meta")
-                self._macs[key] = true_macs(self._model(rate), example) // 2
+            shape = () if self._language else tuple(self._task.train_x.shape[1:])
+            self._macs[key] = sample_forward_macs(self._model(rate), shape, length)
         return self._macs[key]
 
     def _epoch_units(self, job: ClientJob, settings: LocalSettings) -> list[tuple[int, int]]:
@@ -149,5 +158,7 @@ __all__ = [
     "TRAIN_FORWARD_MULTIPLE",
     "RoundAccounting",
     "image_batch_sizes",
+    "meta_model",
+    "sample_forward_macs",
     "window_lengths",
 ]

@@ -106,6 +106,14 @@ def _accurate_batch_norm(norm: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     count = flat.shape[0]
     mean = flat.mean(0)
     var = (flat - mean).square_().sum(0).div_(count - 1)  # nan for a single value, as torch.var_mean
+    return normalize_with_moments(norm, x, mean, var, count)
+
+
+def normalize_with_moments(
+    norm: nn.BatchNorm2d, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, count: int
+) -> torch.Tensor:
+    """Fold a batch's mean and unbiased variance (over ``count`` values per channel) into the cumulative
+    running statistics (``momentum=None``) and normalise ``x`` with them, as training-mode BatchNorm does."""
     norm.num_batches_tracked += 1
     factor = 1.0 / float(norm.num_batches_tracked)
     norm.running_mean.mul_(1.0 - factor).add_(mean, alpha=factor)
