@@ -75,7 +75,7 @@ from heterofl.config import PRECISIONS, ExperimentConfig
 from heterofl.data import Dataset, make_partition
 from heterofl.data.partition import Partition
 from heterofl.federation import Federation
-from heterofl.methods import METHOD_NAMES, METHODS
+from heterofl.methods import METHOD_NAMES, method_class
 from heterofl.rates import RATE_OF_LETTER
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -206,8 +206,8 @@ class PhaseTimer:
 def install_timer(device: torch.device) -> PhaseTimer:
     """Phases ``select`` (before ``seconds_train``), ``extract`` and ``aggregate`` (inside it), static BN, test."""
     timer = PhaseTimer(device)
-    for cls in METHODS.values():
-        timer.wrap(cls, "select", "select")
+    for name in METHOD_NAMES:
+        timer.wrap(method_class(name), "select", "select")
     timer.wrap(federation_module, "stacked_submodels", "extract")
     timer.wrap(local_module, "load_into", "extract")
     timer.wrap(Aggregator, "add", "aggregate")

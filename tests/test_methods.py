@@ -17,7 +17,8 @@ from heterofl.config import ExperimentConfig
 from heterofl.errors import HeteroFLError
 from heterofl.layout import FULL, LABELS, Heads, Width
 from heterofl.local_training import ClientJob, LocalSettings, TrainMetrics, _nested_forward, train_one_client
-from heterofl.methods import ClientSlot, make_method
+from heterofl.methods import make_method
+from heterofl.methods.base import ClientSlot
 from heterofl.models import build_model
 from heterofl.rates import ModelMode
 from heterofl.selection import Units, space_sizes, space_widths

@@ -20,6 +20,7 @@ from typing import Any
 from heterofl.data.registry import DATASETS as DATASET_SPECS
 from heterofl.data.registry import dataset_spec
 from heterofl.errors import HeteroFLError
+from heterofl.methods.registry import METHODS, method_spec
 from heterofl.models.registry import MODELS as MODEL_SPECS
 from heterofl.models.registry import model_spec
 from heterofl.rates import SPLIT_MODES, ModelMode
@@ -283,20 +284,18 @@ class ExperimentConfig:
             raise HeteroFLError("eval_rates", f"{self.eval_rates!r} is unknown", "all, global")
         if self.engine not in ENGINES:
             raise HeteroFLError("engine", f"{self.engine!r} is unknown", ", ".join(ENGINES))
-        from heterofl.methods import METHOD_NAMES
-
-        if not isinstance(self.method, str) or self.method not in METHOD_NAMES:
-            raise HeteroFLError("method", f"{self.method!r} is unknown", ", ".join(METHOD_NAMES))
+        spec = method_spec(self.method)
         if not isinstance(self.fjord_scaler, bool):
             raise HeteroFLError("fjord_scaler", f"{self.fjord_scaler!r} is not a boolean", "true or false")
         if self.fjord_scaler and self.method != "fjord":
             raise HeteroFLError("fjord_scaler", f"is set but method is {self.method!r}", "only with method: fjord")
-        if self.mode.proportions[0] == 0 and self.method not in ("fedrolex", "fd", "fedecover"):
+        if self.mode.proportions[0] == 0 and not spec.trains_unheld_units:
+            movers = ", ".join(m.name for m in METHODS.values() if m.trains_unheld_units)
             raise HeteroFLError(
                 "model_mode",
                 f"{self.control.model_mode!r} gives no client the global rate, so method {self.method!r} would"
                 " never train the global model's outer units",
-                "a positive proportion on the global letter, or method fedrolex, fd or fedecover",
+                f"a positive proportion on the global letter, or method {movers}",
             )
         if self.precision not in PRECISIONS:
             raise HeteroFLError("precision", f"{self.precision!r} is unknown", ", ".join(PRECISIONS))
@@ -399,9 +398,7 @@ class ExperimentConfig:
     @property
     def uses_scaler(self) -> bool:
         """The Scaler is on when the control string asks for it and the method uses it (FjORD: if asked)."""
-        from heterofl.methods import METHODS
-
-        return bool(self.control.scale) and (METHODS[self.method].scaler_by_default or self.fjord_scaler)
+        return bool(self.control.scale) and (method_spec(self.method).scaler_by_default or self.fjord_scaler)
 
     def result_fields(self) -> dict[str, Any]:
         """The settings that change results (not where data lives, not how often we checkpoint).

@@ -28,7 +28,8 @@ from heterofl.data.partition import Partition
 from heterofl.errors import HeteroFLError
 from heterofl.evaluation import evaluate_classifier, evaluate_language_model, local_pairs
 from heterofl.local_training import ClientJob, DivergenceError, LocalSettings, TrainMetrics, check_finite, client_seed
-from heterofl.methods import ClientSlot, make_method
+from heterofl.methods import make_method
+from heterofl.methods.base import ClientSlot
 from heterofl.models import model_factory
 from heterofl.rates import LETTER_OF_RATE, RATE_OF_LETTER, letters_up_to
 from heterofl.selection import Selection, space_sizes, space_widths

@@ -1,23 +1,22 @@
-"""The width-heterogeneous FL methods this harness runs side by side; ``method`` in a run's config."""
+"""The width-heterogeneous FL methods this harness runs side by side; ``method`` in a run's config.
+
+Importing this package loads only the method table (:mod:`heterofl.methods.registry`, no torch); a method's
+selection rule is imported when a run asks for it (:func:`make_method`).
+"""
 
 from __future__ import annotations
 
-from heterofl.errors import HeteroFLError
-from heterofl.methods.base import ClientSlot, Method, generator_for
-from heterofl.methods.fedecover import FedEcover
-from heterofl.methods.federated_dropout import FederatedDropout
-from heterofl.methods.fedrolex import FedRolex
-from heterofl.methods.fjord import FjORD
-from heterofl.methods.heterofl import HeteroFL
+from typing import TYPE_CHECKING
 
-METHODS: dict[str, type] = {cls.name: cls for cls in (HeteroFL, FedRolex, FederatedDropout, FedEcover, FjORD)}
-METHOD_NAMES = tuple(METHODS)
+from heterofl.methods.registry import METHOD_NAMES, METHODS, REFERENCE, MethodSpec, method_class, method_spec
+
+if TYPE_CHECKING:
+    from heterofl.methods.base import Method
 
 
 def make_method(name: str) -> Method:
-    if name not in METHODS:
-        raise HeteroFLError("method", f"{name!r} is unknown", ", ".join(METHOD_NAMES))
-    return METHODS[name]()
+    """A fresh instance of the selection rule of method ``name``."""
+    return method_class(name)()
 
 
-__all__ = ["METHODS", "METHOD_NAMES", "ClientSlot", "Method", "generator_for", "make_method"]
+__all__ = ["METHODS", "METHOD_NAMES", "REFERENCE", "MethodSpec", "make_method", "method_class", "method_spec"]

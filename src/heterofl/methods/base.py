@@ -31,8 +31,7 @@ class ClientSlot:
 
 class Method(Protocol):
     name: str
-    scaler_by_default: bool
-    """Whether the Scaler (activations / rate in training) is part of the method as published."""
+    """Its :class:`~heterofl.methods.registry.MethodSpec` (label, Scaler default, ...) is in the method table."""
 
     def select(
         self, round_: int, slots: list[ClientSlot], sizes: dict[str, int], seed: int, state: dict[str, Any]
@@ -49,7 +48,6 @@ class StaticWidthMethod:
     """A method whose clients train their whole selection at every step (all but FjORD)."""
 
     name = ""
-    scaler_by_default = True
 
     def step_rates(self, rate: float) -> tuple[float, ...]:
         return ()

@@ -21,7 +21,6 @@ from heterofl.selection import Selection, Units
 
 class FjORD:
     name = "fjord"
-    scaler_by_default = False
 
     def select(
         self, round_: int, slots: list[ClientSlot], sizes: dict[str, int], seed: int, state: dict[str, Any]

@@ -36,6 +36,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import EngFormatter, MaxNLocator  # noqa: E402
 
+from heterofl.methods.registry import METHODS, OKABE_ITO  # noqa: E402
 from heterofl.rates import RATE_OF_LETTER, ModelMode  # noqa: E402
 from heterofl.report.aggregate import (  # noqa: E402
     BASELINE,
@@ -670,33 +671,13 @@ def _panels(count: int, width: float, height: float):
     return fig, axes[:count]
 
 
-METHOD_MARKERS = {"heterofl": "o", "fedrolex": "s", "fd": "^", "fedecover": "D", "fjord": "v"}
-OKABE_ITO = {
-    "black": "#000000",
-    "orange": "#E69F00",
-    "bluish green": "#009E73",
-    "blue": "#0072B2",
-    "reddish purple": "#CC79A7",
-    "vermillion": "#D55E00",
-    "sky blue": "#56B4E9",
-    "yellow": "#F0E442",
-}
-METHOD_COLORS = {
-    "heterofl": "black",
-    "fedrolex": "orange",
-    "fd": "bluish green",
-    "fedecover": "blue",
-    "fjord": "reddish purple",
-}
-"""Fixed per method, so a method keeps its colour across figures; Okabe-Ito, safe for colour-vision deficiency."""
-
-
 def _method_colors(methods: pd.DataFrame) -> dict[str, str]:
     """Label -> colour: a method's own colour for its first row, the spare Okabe-Ito colours for variants."""
-    spare = [c for name, c in OKABE_ITO.items() if name not in METHOD_COLORS.values()]
+    taken = {spec.color for spec in METHODS.values()}
+    spare = [c for name, c in OKABE_ITO.items() if name not in taken]
     colors: dict[str, str] = {}
     for label, method in zip(methods.index, methods["method"], strict=True):
-        own = OKABE_ITO[METHOD_COLORS[method]] if method in METHOD_COLORS else None
+        own = METHODS[method].hex_color if method in METHODS else None
         colors[label] = own if own is not None and own not in colors.values() else spare.pop(0) if spare else "#777777"
     return colors
 
@@ -723,7 +704,7 @@ def method_plot(table: Table, dataset: str, split: str):
                 points["mean"],
                 yerr=points["std"].fillna(0.0),
                 color=colors[label],
-                marker=METHOD_MARKERS.get(method, "X"),
+                marker=METHODS[method].marker if method in METHODS else "X",
                 linestyle="--" if variant else "-",
                 markerfacecolor="white" if variant else colors[label],
                 linewidth=1.4,

@@ -25,6 +25,7 @@ import pandas as pd
 
 from heterofl.identity import tags_of
 from heterofl.io import write_csv, write_text
+from heterofl.methods.registry import METHOD_NAMES, METHODS, REFERENCE
 from heterofl.report.aggregate import LETTERS, global_metric, is_non_iid, letter_order, local_metric, metric_word
 from heterofl.report.formatting import MISSING, fmt_mean_std
 from heterofl.report.output import latex_escape, notes_latex, notes_markdown
@@ -33,15 +34,8 @@ from heterofl.results import higher_is_better
 
 log = logging.getLogger(__name__)
 
-REFERENCE = "heterofl"
-METHOD_ORDER = ("heterofl", "fedrolex", "fd", "fedecover", "fjord")
-METHOD_LABELS = {
-    "heterofl": "HeteroFL",
-    "fedrolex": "FedRolex",
-    "fd": "Federated Dropout",
-    "fedecover": "FedEcover",
-    "fjord": "FjORD",
-}
+METHOD_ORDER = METHOD_NAMES
+METHOD_LABELS = {name: spec.label for name, spec in METHODS.items()}
 CONFIG = ["dataset", "model", "resnet_blocks", "control"]
 """A model configuration as methods share it: the run name minus the method tags is the control string."""
 SECTION_FIELDS = ("fed", "num_users", "frac", "norm", "scale", "mask", "model", "resnet_blocks")
