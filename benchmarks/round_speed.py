@@ -22,7 +22,7 @@ Each round is timed phase by phase by wrapping the library functions that do the
 * train -- the round's ``seconds_train`` minus the extraction and aggregation inside it, i.e. the
   engines' local training plus the per-group finiteness check (selection runs before ``seconds_train``
   starts, so it is not subtracted);
-* aggregate -- ``Aggregator.add`` and ``Aggregator.result``;
+* aggregate -- ``Aggregator.add`` and ``Aggregator.mean``;
 * static BN (``fit_static_bn``), evaluation (the rest of ``seconds_evaluate``: the test pass and loading
   the global model's cut into the evaluation model), and the whole round (wall time of ``run_round``).
 
@@ -211,7 +211,7 @@ def install_timer(device: torch.device) -> PhaseTimer:
     timer.wrap(federation_module, "stacked_submodels", "extract")
     timer.wrap(local_module, "load_into", "extract")
     timer.wrap(Aggregator, "add", "aggregate")
-    timer.wrap(Aggregator, "result", "aggregate")
+    timer.wrap(Aggregator, "mean", "aggregate")
     timer.wrap(federation_module, "fit_static_bn", "static_bn")
     timer.wrap(federation_module, "evaluate_classifier", "evaluate")
     return timer

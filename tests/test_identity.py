@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -9,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from heterofl.config import ExperimentConfig
+from heterofl.config import HASHED, HASHED_WHEN_SET, ExperimentConfig
 from heterofl.errors import HeteroFLError
 from heterofl.grid import expand_runs
-from heterofl.identity import control_of, is_run_name, run_key, run_name
+from heterofl.identity import control_of, identity_settings, is_run_name, run_key, run_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,13 +63,57 @@ def test_method_in_settings_is_refused_with_the_axis_named():
         expand_runs(config)
 
 
+FIRST_RELEASE_HASHED = (
+    "dataset", "model", "control", "seed", "rounds", "local_epochs", "lr", "momentum", "weight_decay", "gamma",
+    "milestones", "batch_size_train", "batch_size_test", "clip_norm", "eval_every", "eval_rates", "last_k",
+    "stats_batch_size", "resnet_blocks", "non_iid_variant", "engine",
+)  # fmt: skip
+"""The fields the config hash covered in the first release: a fixed fact, not read from the code."""
+COMMITTED = ROOT / "results" / "committed" / "runs"
+
+
+def _first_release_hash(config: ExperimentConfig) -> str:
+    values = config.to_dict()
+    legacy = {name: values[name] for name in FIRST_RELEASE_HASHED}
+    return hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def test_new_fields_at_their_default_keep_the_config_hash():
-    """The hash of a HeteroFL run is the hash of the fields that existed before methods (same formula)."""
+    """A HeteroFL run's hash is the first release's formula over the first release's fields, whatever fields
+    were added since: a new field not declared ``hashed=HASHED_WHEN_SET`` fails here."""
     config = ExperimentConfig.from_dict({"dataset": "MNIST5k", "control": "1_20_0.25_iid_fix_a1-e9_bn_1_1", "seed": 3})
-    legacy = config.to_dict()
-    for name in ("data_root", "checkpoint_every", "method", "fjord_scaler", "precision"):
-        legacy.pop(name)
-    expected = hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
-    assert config.config_hash() == expected
-    assert config.replace(method="fd").config_hash() != expected
-    assert config.replace(precision="bf16").config_hash() != expected
+    assert config.config_hash() == _first_release_hash(config)
+    for change in ({"method": "fd"}, {"precision": "bf16"}, {"server_optimizer": "sgd"}):
+        assert config.replace(**change).config_hash() != _first_release_hash(config), change
+
+
+def test_every_committed_run_keeps_its_hash_and_name():
+    """The committed runs' config.yaml, read with today's fields, hash and name as the first release did."""
+    folders = sorted(COMMITTED.glob("*/*/*/seed*"))
+    assert len(folders) == 32
+    for folder in folders:
+        config = ExperimentConfig.from_dict(yaml.safe_load((folder / "config.yaml").read_text()))
+        assert config.config_hash() == _first_release_hash(config), folder
+        assert run_key(config) == folder.relative_to(COMMITTED).as_posix()
+
+
+def test_every_field_declares_how_it_enters_the_identity():
+    """Fields beyond the first release are hashed only when set; a tag, where declared, spells a path-safe name."""
+    for item in dataclasses.fields(ExperimentConfig):
+        hashed = item.metadata.get("hashed", HASHED)
+        if item.name in FIRST_RELEASE_HASHED:
+            assert hashed == HASHED, item.name
+        elif item.name not in ("data_root", "checkpoint_every"):
+            assert hashed == HASHED_WHEN_SET, f"{item.name}: a later field must be hashed only when set"
+    tags = identity_settings()
+    assert list(tags) == ["method", "fjord_scaler", "resnet_blocks", "precision", *SERVER_SETTINGS]
+    config = ExperimentConfig.from_dict(
+        {"dataset": "CIFAR10", "control": "1_20_0.25_iid_fix_a1_bn_1_1", "method": "fd", "resnet_blocks": [2, 2, 2, 2]}
+    )
+    assert run_name(config) == "1_20_0.25_iid_fix_a1_bn_1_1+fd+blocks2222"
+    server = config.replace(server_optimizer="sgd", server_momentum=0.9, method="heterofl")
+    assert run_name(server) == "1_20_0.25_iid_fix_a1_bn_1_1+blocks2222+server-sgd+smom0.9"
+    assert is_run_name(run_name(server))
+
+
+SERVER_SETTINGS = ["server_optimizer", "server_lr", "server_momentum"]

@@ -286,7 +286,7 @@ def test_aggregation_with_stacked_clients_and_one_selection_per_client():
     selections = [{"g": Units.subset(g, 5), "h": Units.subset(h, 6)} for g, h in sets]
     aggregator = Aggregator(old, layout)
     aggregator.add({"mix.weight": stacked}, selections, torch.ones(3, 2, dtype=torch.bool))
-    got = aggregator.result()["mix.weight"]
+    got = aggregator.mean()["mix.weight"]
     want = old["mix.weight"].clone()
     for r in range(5):
         for c in range(6):

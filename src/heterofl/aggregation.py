@@ -69,8 +69,9 @@ class Aggregator:
             add_to_region(self.sums[name], dims, selection, (local_view * weight).sum(0))
             add_to_region(self.counts[name], dims, selection, weight.sum(0))
 
-    def result(self) -> Params:
-        """The new global parameters: mean where any client contributed, the old value elsewhere."""
+    def mean(self) -> Params:
+        """The count-based mean where any client contributed, the old value elsewhere (the server update,
+        ``server_update.py``, turns it into the new global model)."""
         return {
             name: torch.where(self.counts[name] > 0, self.sums[name] / self.counts[name].clamp_min(1), old)
             for name, old in self.global_params.items()
@@ -98,4 +99,4 @@ def aggregate(
     aggregator = Aggregator(global_params, layout)
     for params, selection, held in clients:
         aggregator.add({k: v.unsqueeze(0) for k, v in params.items()}, selection, held.unsqueeze(0))
-    return aggregator.result()
+    return aggregator.mean()

@@ -83,6 +83,10 @@ def save_checkpoint(path: str | Path, config: ExperimentConfig, state: RunState)
     }
     if state.method_state:  # FedEcover's pools; absent for stateless methods, as in older checkpoints
         payload["method_state"] = state.method_state
+    if state.server_state:  # server momentum's velocity; absent for the plain mean, as in older checkpoints
+        payload["server_state"] = {
+            key: {k: v.detach().cpu() for k, v in value.items()} for key, value in state.server_state.items()
+        }
     save_torch(path, {**payload, "digest": _digest(payload)})
 
 
@@ -133,6 +137,9 @@ def restore_checkpoint(blob: dict[str, Any], device: torch.device) -> RunState:
         sampler_state=blob["sampler_state"],
         history=list(blob["history"]),
         method_state=dict(blob.get("method_state", {})),
+        server_state={
+            key: {k: v.to(device) for k, v in value.items()} for key, value in blob.get("server_state", {}).items()
+        },
     )
 
 

@@ -114,7 +114,6 @@ def cli() -> None:
 @click.option("--log", "log_file", type=click.Path(dir_okay=False))
 def partition(dataset, split, num_users, seed, variant, data_root, out, stats, heatmap, log_file) -> None:
     """Split a dataset across clients and write the partition file."""
-    from heterofl.config import validate_split_mode
     from heterofl.data import (
         load_dataset,
         make_partition,
@@ -123,6 +122,7 @@ def partition(dataset, split, num_users, seed, variant, data_root, out, stats, h
         write_partition,
         write_partition_statistics,
     )
+    from heterofl.data.splits import validate_split_mode
 
     check_outputs({}, {"--out": out, "--stats": stats, "--heatmap": heatmap, "--log": log_file})
     _setup_logging(log_file)
@@ -177,7 +177,7 @@ def train(
     """Train one configuration (resuming from OUT/checkpoint.pt when present)."""
     import torch
 
-    from heterofl.federation import pick_device
+    from heterofl.device import pick_device
 
     if threads:
         torch.set_num_threads(threads)
@@ -251,8 +251,8 @@ def evaluate(run_path, out, partition_path, device, threads, log_file) -> None:
     """Evaluate a trained run's final model at every rate and summarise its history into eval.csv."""
     import torch
 
+    from heterofl.device import pick_device
     from heterofl.evaluate_run import evaluate_run
-    from heterofl.federation import pick_device
 
     if threads:
         torch.set_num_threads(threads)
@@ -385,7 +385,7 @@ def reproduce(folders, out, tolerance, threads, device, log_file) -> None:
     """
     import pandas as pd
 
-    from heterofl.federation import pick_device
+    from heterofl.device import pick_device
     from heterofl.io import write_csv
     from heterofl.reproduce import compare_runs, describe, original_config, retrain
     from heterofl.runner import RunFailed

@@ -12,18 +12,19 @@ import dataclasses
 import hashlib
 import json
 import math
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from heterofl.data.registry import DATASETS as DATASET_SPECS
 from heterofl.data.registry import dataset_spec
+from heterofl.data.splits import SPLIT_ALLOWED, validate_split_mode
 from heterofl.errors import HeteroFLError
 from heterofl.methods.registry import METHODS, method_spec
 from heterofl.models.registry import MODELS as MODEL_SPECS
 from heterofl.models.registry import model_spec
 from heterofl.rates import SPLIT_MODES, ModelMode
+from heterofl.server_update import SERVER_UPDATES
 
 CONTROL_FIELDS = (
     "fed",
@@ -41,8 +42,6 @@ DATASETS = tuple(DATASET_SPECS)  # names, in registry order (heterofl.data.regis
 MODELS = tuple(MODEL_SPECS)  # names, in registry order (heterofl.models.registry holds the specs)
 MODEL_OF_DATASET = {name: spec.model for name, spec in DATASET_SPECS.items()}
 ENGINES = ("sequential", "batched", "auto")
-SPLIT_PATTERN = re.compile(r"^(iid|none|non-iid-(\d+)|dirichlet-(\d+(\.\d+)?|\.\d+))$")
-SPLIT_ALLOWED = "iid, non-iid-K (K >= 1 labels per client), dirichlet-A (A > 0), none"
 MAX_INT64 = 2**63 - 1
 
 
@@ -50,18 +49,6 @@ def _parse_int_flag(name: str, text: str) -> int:
     if text not in ("0", "1"):
         raise HeteroFLError(name, f"{text!r} is not a flag", "0 or 1")
     return int(text)
-
-
-def validate_split_mode(text: str) -> str:
-    """Check a data split mode string; returns it unchanged."""
-    match = SPLIT_PATTERN.match(text) if isinstance(text, str) else None
-    if match is None:
-        raise HeteroFLError("data_split_mode", f"{text!r} is not a split mode", SPLIT_ALLOWED)
-    if match.group(2) is not None and int(match.group(2)) < 1:
-        raise HeteroFLError("data_split_mode", f"{text!r} needs K >= 1", SPLIT_ALLOWED)
-    if match.group(3) is not None and float(match.group(3)) <= 0:
-        raise HeteroFLError("data_split_mode", f"{text!r} needs A > 0", SPLIT_ALLOWED)
-    return text
 
 
 @dataclass(frozen=True)
@@ -183,8 +170,42 @@ def reference_hyperparameters(dataset: str, data_split_mode: str) -> dict[str, A
 PRECISIONS = ("fp32", "tf32", "bf16")
 """Arithmetic of local training: full fp32 (the reference's), TF32 matmuls/convolutions (CUDA only), or bf16
 autocast. Static BN and evaluation always run in fp32."""
-LATER_FIELDS = ("method", "fjord_scaler", "precision")
-"""ExperimentConfig fields added after the first release; they enter the config hash only when not default."""
+HASHED = "always"
+HASHED_WHEN_SET = "when set"
+NOT_HASHED = "never"
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    default_factory: Any = dataclasses.MISSING,
+    hashed: str = HASHED,
+    tag: Callable[[Any], str] | None = None,
+    tag_order: int = 0,
+) -> Any:
+    """A field of :class:`ExperimentConfig` that declares, on itself, how it enters a run's identity.
+
+    ``hashed``: whether it is part of the config hash (:meth:`ExperimentConfig.result_fields`): ``always``;
+    ``when set`` (only when it differs from its default: every field added after the first release, so that
+    adding one never changes the hash, and so never invalidates the checkpoints or cached results, of runs
+    that do not use it); ``never`` (where data lives, how often to checkpoint). ``tag``: how a non-default
+    value is spelled as a ``+tag`` of the run name (``identity.run_name``), for settings that select a variant
+    of the algorithm or model; the tags appear in ``tag_order``.
+    """
+    if hashed not in (HASHED, HASHED_WHEN_SET, NOT_HASHED):
+        raise ValueError(f"hashed={hashed!r}: use {HASHED!r}, {HASHED_WHEN_SET!r} or {NOT_HASHED!r}")
+    metadata = {"hashed": hashed, "tag": tag, "tag_order": tag_order}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def field_default(item: dataclasses.Field) -> Any:
+    return item.default if item.default is not dataclasses.MISSING else item.default_factory()
+
+
+def _blocks(value: tuple[int, ...]) -> str:
+    return "blocks" + "".join(str(b) for b in value)
 
 
 @dataclass(frozen=True)
@@ -209,17 +230,20 @@ class ExperimentConfig:
     eval_rates: str = "all"
     last_k: int = 5
     stats_batch_size: int = 100
-    resnet_blocks: tuple[int, ...] = (1, 1, 1, 2)
+    resnet_blocks: tuple[int, ...] = setting((1, 1, 1, 2), tag=_blocks, tag_order=30)
     non_iid_variant: str = "reference"
     engine: str = "auto"
-    checkpoint_every: int = 1
-    data_root: str = "data"
-    # Fields added after the first release. A new field must have a default that reproduces the old
-    # behaviour, and is part of the config hash only when set to something else (see result_fields), so
-    # adding one never invalidates the checkpoints or results of runs that do not use it.
-    method: str = "heterofl"
-    fjord_scaler: bool = False
-    precision: str = "fp32"
+    checkpoint_every: int = setting(1, hashed=NOT_HASHED)
+    data_root: str = setting("data", hashed=NOT_HASHED)
+    # Fields added after the first release: each must have a default that reproduces the old behaviour and
+    # be declared ``hashed=HASHED_WHEN_SET`` (tests/test_identity.py checks both against the first release).
+    method: str = setting("heterofl", hashed=HASHED_WHEN_SET, tag=str, tag_order=10)
+    fjord_scaler: bool = setting(False, hashed=HASHED_WHEN_SET, tag=lambda value: "scaler", tag_order=20)
+    precision: str = setting("fp32", hashed=HASHED_WHEN_SET, tag=str, tag_order=40)
+    server_optimizer: str = setting("mean", hashed=HASHED_WHEN_SET, tag=lambda value: f"server-{value}", tag_order=50)
+    """How the server turns the clients' mean into the new global model (``server_update.SERVER_UPDATES``)."""
+    server_lr: float = setting(1.0, hashed=HASHED_WHEN_SET, tag=lambda value: f"slr{value:g}", tag_order=51)
+    server_momentum: float = setting(0.0, hashed=HASHED_WHEN_SET, tag=lambda value: f"smom{value:g}", tag_order=52)
 
     def __post_init__(self) -> None:
         data = dataset_spec(self.dataset)
@@ -297,6 +321,7 @@ class ExperimentConfig:
                 " never train the global model's outer units",
                 f"a positive proportion on the global letter, or method {movers}",
             )
+        self._check_server_update()
         if self.precision not in PRECISIONS:
             raise HeteroFLError("precision", f"{self.precision!r} is unknown", ", ".join(PRECISIONS))
         if self.non_iid_variant not in ("reference", "distinct"):
@@ -307,6 +332,20 @@ class ExperimentConfig:
                 f"{list(self.resnet_blocks)} is not 4 positive counts",
                 "[1, 1, 1, 2] (paper) or [2, 2, 2, 2]",
             )
+
+    def _check_server_update(self) -> None:
+        if self.server_optimizer not in SERVER_UPDATES:
+            raise HeteroFLError("server_optimizer", f"{self.server_optimizer!r} is unknown", ", ".join(SERVER_UPDATES))
+        lr, momentum = self.server_lr, self.server_momentum
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
+            raise HeteroFLError("server_lr", f"{lr!r} is not a positive number", "a finite number > 0")
+        if isinstance(momentum, bool) or not isinstance(momentum, int | float) or not 0 <= momentum < 1:
+            raise HeteroFLError("server_momentum", f"{momentum!r} is out of range", "a number in [0, 1)")
+        for name, default in (("server_lr", 1.0), ("server_momentum", 0.0)):
+            if getattr(self, name) != default and self.server_optimizer != "sgd":
+                raise HeteroFLError(
+                    name, f"is set but server_optimizer is {self.server_optimizer!r}", "only with server_optimizer: sgd"
+                )
 
     @property
     def evaluations(self) -> int:
@@ -403,16 +442,15 @@ class ExperimentConfig:
     def result_fields(self) -> dict[str, Any]:
         """The settings that change results (not where data lives, not how often we checkpoint).
 
-        Fields added after the first release appear only when they differ from their default, so a run
-        that does not use them keeps its config hash (and its checkpoint stays valid).
+        Each field says on itself whether it is hashed (:func:`setting`): fields added after the first release
+        appear only when they differ from their default, so a run that does not use them keeps its config hash
+        (and its checkpoint stays valid).
         """
         out = self.to_dict()
-        for name in ("data_root", "checkpoint_every"):
-            out.pop(name)
-        defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        for name in LATER_FIELDS:
-            if out[name] == defaults[name]:
-                out.pop(name)
+        for item in dataclasses.fields(self):
+            hashed = item.metadata.get("hashed", HASHED)
+            if hashed == NOT_HASHED or (hashed == HASHED_WHEN_SET and getattr(self, item.name) == field_default(item)):
+                out.pop(item.name)
         return out
 
     def config_hash(self) -> str:

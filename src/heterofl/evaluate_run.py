@@ -14,8 +14,9 @@ from heterofl import provenance
 from heterofl.config import ExperimentConfig
 from heterofl.csv_checks import read_run_history
 from heterofl.data import load_dataset
+from heterofl.device import pick_device
 from heterofl.errors import HeteroFLError
-from heterofl.federation import Federation, pick_device
+from heterofl.federation import Federation
 from heterofl.io import write_csv
 from heterofl.rates import RATE_OF_LETTER
 from heterofl.results import RUN_FILES, summarize_history

@@ -11,7 +11,6 @@ just that state written to disk.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from heterofl.batched import make_engine
 from heterofl.config import ExperimentConfig
 from heterofl.data import Dataset
 from heterofl.data.partition import Partition
-from heterofl.errors import HeteroFLError
+from heterofl.device import pick_device, set_precision
 from heterofl.evaluation import evaluate_classifier, evaluate_language_model, local_pairs
 from heterofl.local_training import ClientJob, DivergenceError, LocalSettings, TrainMetrics, check_finite, client_seed
 from heterofl.methods import make_method
@@ -33,54 +32,10 @@ from heterofl.methods.base import ClientSlot
 from heterofl.models import model_factory
 from heterofl.rates import LETTER_OF_RATE, RATE_OF_LETTER, letters_up_to
 from heterofl.selection import Selection, space_sizes, space_widths
+from heterofl.server_update import make_server_update
 from heterofl.static_bn import fit_static_bn, statistics_order
 from heterofl.submodel import Params, extract, load_into, parameters_of
 from heterofl.tasks import ImageTask, make_task
-
-
-def pick_device(requested: str | None = None) -> torch.device:
-    """CUDA when present (or when asked for), else the CPU; ``auto`` or None chooses."""
-    if requested and requested != "auto":
-        # torch.device also takes mps, meta, xpu ...: kinds this code never runs on, so refused by name
-        if not isinstance(requested, str) or re.fullmatch(r"cpu|cuda(:\d+)?", requested) is None:
-            raise HeteroFLError("device", f"{requested!r} is not a device", "auto, cpu, cuda, cuda:N")
-        device = torch.device(requested)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise HeteroFLError("device", "cuda was requested but no GPU is available", "auto, cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            count = torch.cuda.device_count()
-            raise HeteroFLError(
-                "device", f"{requested!r} asks for GPU {device.index} of {count}", f"cuda:0..cuda:{count - 1}"
-            )
-        return device
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def use_full_fp32() -> None:
-    """Keep CUDA convolutions and matrix products in full fp32, as the reference's results were computed.
-
-    PyTorch lets cuDNN convolutions use TF32 (10-bit mantissa) by default on Ampere and later GPUs; a run
-    on a GPU would then differ from the same run on the CPU by more than float rounding.
-    """
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
-
-
-def set_precision(precision: str, device: torch.device) -> None:
-    """Apply ``precision`` (config.PRECISIONS) to the device's matmuls and convolutions.
-
-    fp32 keeps CUDA in full fp32 (``use_full_fp32``); tf32 lets cuDNN and cuBLAS use TF32 (a 10-bit
-    mantissa, about 2-8x faster on Ampere and later) and exists only on CUDA, so a CPU run asking for it is
-    refused rather than silently run in fp32 under a tf32 name. bf16 is an autocast in local training
-    (``LocalSettings.autocast``) and leaves these flags in fp32.
-    """
-    if precision == "tf32":
-        if device.type != "cuda":
-            raise HeteroFLError("precision", f"tf32 needs a CUDA device; this run is on {device.type}", "fp32, bf16")
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-    elif device.type == "cuda":
-        use_full_fp32()
 
 
 def learning_rate(config: ExperimentConfig, round_: int) -> float:
@@ -99,6 +54,8 @@ class RunState:
     history: list[dict] = field(default_factory=list)
     method_state: dict = field(default_factory=dict)
     """What an extraction method carries between rounds (FedEcover's pools); empty for the others."""
+    server_state: dict = field(default_factory=dict)
+    """What the server update carries between rounds (server momentum's velocity); empty for the mean."""
 
 
 class Federation:
@@ -118,6 +75,7 @@ class Federation:
         self.partition = partition
         control = config.control
         self.method = make_method(config.method)
+        self.server_update = make_server_update(config)
         self.build = model_factory(
             config.model,
             global_rate=self.mode.global_rate,
@@ -213,7 +171,7 @@ class Federation:
             trained = self.engine.train(self.train_model(rate), local, group, settings, metrics)
             check_finite(trained, group, metrics)
             aggregator.add(trained, selections, torch.stack([job.labels_held for job in group]))
-        return aggregator.result(), metrics.summary()
+        return aggregator.mean(), metrics.summary()
 
     def run_round(self, state: RunState) -> RunState:
         """One communication round; returns the new state (the input state is not modified)."""
@@ -233,10 +191,11 @@ class Federation:
         )
         started = time.perf_counter()
         try:
-            params, train_metrics = self._train_and_aggregate(jobs, state.params, settings)
+            mean, train_metrics = self._train_and_aggregate(jobs, state.params, settings)
         except DivergenceError as error:
             error.round = round_
             raise
+        params, server_state = self.server_update(state.params, mean, state.server_state)
         if not math.isfinite(train_metrics["train_loss"]) or not all(torch.isfinite(v).all() for v in params.values()):
             raise DivergenceError(None, round_)
         row = {
@@ -253,7 +212,7 @@ class Federation:
                 row.update({f"{letter}_{name}": value for name, value in metrics.items()})
             row["seconds_evaluate"] = time.perf_counter() - started
             row.update(self.accounting.server_columns(self.eval_letters))
-        return RunState(round_, params, sampler.get_state(), [*state.history, row], method_state)
+        return RunState(round_, params, sampler.get_state(), [*state.history, row], method_state, server_state)
 
     def evaluate(self, params: Params) -> dict[str, dict[str, float]]:
         """Metrics of the global model at every evaluated rate, each with fresh static BN statistics."""

@@ -18,33 +18,26 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from heterofl.config import ExperimentConfig
-
-IDENTITY_TAGS: dict[str, Callable[[Any], str]] = {
-    "method": str,
-    "fjord_scaler": lambda value: "scaler",
-    "resnet_blocks": lambda value: "blocks" + "".join(str(b) for b in value),
-    "precision": str,
-}
-"""Settings that select a variant of the algorithm or model, with how each is spelled as a ``+tag``."""
+from heterofl.config import ExperimentConfig, field_default
+from heterofl.results import run_key_of
 
 RUN_NAME_PATTERN = r"[01]_[^/+]+(\+[A-Za-z0-9_.-]+)*"
 """A run name: a control string and optional ``+tags`` (the Snakemake wildcard constraint)."""
 
 
-def _defaults() -> dict[str, Any]:
-    fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
-    out = {}
-    for name in IDENTITY_TAGS:
-        field = fields[name]
-        out[name] = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-    return out
+def identity_settings() -> dict[str, Callable[[Any], str]]:
+    """The settings that select a variant of the algorithm or model (declared with a ``tag`` on the field,
+    ``config.setting``), in tag order, with how each is spelled as a ``+tag``."""
+    tagged = [f for f in dataclasses.fields(ExperimentConfig) if f.metadata.get("tag") is not None]
+    return {f.name: f.metadata["tag"] for f in sorted(tagged, key=lambda f: f.metadata["tag_order"])}
 
 
 def run_tags(config: ExperimentConfig) -> list[str]:
-    defaults = _defaults()
+    defaults = {f.name: field_default(f) for f in dataclasses.fields(ExperimentConfig)}
     return [
-        spell(getattr(config, name)) for name, spell in IDENTITY_TAGS.items() if getattr(config, name) != defaults[name]
+        spell(getattr(config, name))
+        for name, spell in identity_settings().items()
+        if getattr(config, name) != defaults[name]
     ]
 
 
@@ -54,8 +47,8 @@ def run_name(config: ExperimentConfig) -> str:
 
 
 def run_key(config: ExperimentConfig) -> str:
-    """``{dataset}/{model}/{run name}/seed{seed}``: a run's path below a results root's ``runs/``."""
-    return f"{config.dataset}/{config.model}/{run_name(config)}/seed{config.seed}"
+    """A run's path below a results root's ``runs/`` (:data:`heterofl.results.RUN_KEY_PATTERN`)."""
+    return run_key_of(config.dataset, config.model, run_name(config), config.seed)
 
 
 def control_of(name: str) -> str:

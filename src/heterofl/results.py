@@ -15,6 +15,9 @@ import pandas as pd
 
 from heterofl.rates import RATE_OF_LETTER
 
+RUN_KEY_PATTERN = "{dataset}/{model}/{run}/seed{seed}"
+"""A run's folder below a results root's ``runs/`` (and its training log's path below ``logs/train/``), defined
+once: the library fills it in (:func:`run_key_of`), the Snakemake rules use it as their wildcard pattern."""
 RUN_FILES = {"config": "config.yaml", "history": "history.csv", "eval": "eval.csv", "model": "model.pt"}
 CHECKPOINT = "checkpoint.pt"
 FAILED = "FAILED"
@@ -66,7 +69,12 @@ def summarize_history(history: pd.DataFrame, last_k: int) -> pd.DataFrame:
     )
 
 
+def run_key_of(dataset: str, model: str, run: str, seed: int | str) -> str:
+    """:data:`RUN_KEY_PATTERN` filled in: ``{dataset}/{model}/{run name}/seed{seed}``."""
+    return RUN_KEY_PATTERN.format(dataset=dataset, model=model, run=run, seed=seed)
+
+
 def run_dir(root: str | Path, dataset: str, model: str, name: str, seed: int) -> Path:
-    """``{root}/{dataset}/{model}/{name}/seed{seed}``; ``name`` is the run name (``identity.run_name``),
-    the control string for a default HeteroFL run."""
-    return Path(root) / dataset / model / name / f"seed{seed}"
+    """``{root}/`` + :data:`RUN_KEY_PATTERN`; ``name`` is the run name (``identity.run_name``), the control
+    string for a default HeteroFL run."""
+    return Path(root) / run_key_of(dataset, model, name, seed)

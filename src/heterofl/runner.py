@@ -19,9 +19,10 @@ from heterofl.checkpoint import read_checkpoint, restore_checkpoint, save_checkp
 from heterofl.config import ExperimentConfig
 from heterofl.data import Dataset, load_dataset, make_partition, read_partition
 from heterofl.data.partition import Partition
+from heterofl.device import pick_device
 from heterofl.divergence import detect_divergence
 from heterofl.errors import HeteroFLError
-from heterofl.federation import Federation, RunState, pick_device
+from heterofl.federation import Federation, RunState
 from heterofl.io import save_torch, write_csv, write_text, write_yaml
 from heterofl.local_training import DivergenceError
 from heterofl.lock import run_lock

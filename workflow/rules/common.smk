@@ -8,6 +8,7 @@ from heterofl.data.registry import is_language, wildcard_pattern
 from heterofl.grid import expand_runs, settings_arguments
 from heterofl.errors import HeteroFLError
 from heterofl.identity import RUN_NAME_PATTERN
+from heterofl.results import RUN_KEY_PATTERN, run_key_of
 from heterofl.pipeline_config import check as check_pipeline_config
 from heterofl.results_roots import (
     check_owner,
@@ -59,6 +60,10 @@ if workflow.is_main_process and _plan["reasons"] and _plan["cached"]:
         f" {R} ({'; '.join(_why)})",
         file=sys.stderr,
     )
+# A run's folder and its logs, as wildcard patterns (the one definition: heterofl.results.RUN_KEY_PATTERN).
+RUN_FOLDER = f"{R}/runs/{RUN_KEY_PATTERN}"
+TRAIN_LOG = f"{R}/logs/train/{RUN_KEY_PATTERN}.log"
+EVALUATE_LOG = f"{R}/logs/evaluate/{RUN_KEY_PATTERN}.log"
 PARTITIONS = sorted({run.partition_key for run in RUNS.values()})
 IMAGE_PARTITIONS = [p for p in PARTITIONS if not is_language(p.split("/", 1)[0])]
 
@@ -72,7 +77,7 @@ wildcard_constraints:
 
 
 def run_of(wildcards):
-    key = f"{wildcards.dataset}/{wildcards.model}/{wildcards.run}/seed{wildcards.seed}"
+    key = run_key_of(wildcards.dataset, wildcards.model, wildcards.run, wildcards.seed)
     if key not in RUNS:
         raise ValueError(f"{key} is not a run of this config")
     return RUNS[key]

@@ -1,15 +1,15 @@
 # ----------------------------------------------------------------------------------------------
-# One federated training run per configuration, method and seed (folder: identity.run_key).
+# One federated training run per configuration, method and seed (folder: RUN_FOLDER, results.RUN_KEY_PATTERN).
 # Resumes from its checkpoint by itself.
 rule train_run:
     input:
         partition=partition_of,
     output:
-        history=f"{R}/runs/{{dataset}}/{{model}}/{{run}}/seed{{seed}}/history.csv",
-        model=f"{R}/runs/{{dataset}}/{{model}}/{{run}}/seed{{seed}}/model.pt",
-        config=f"{R}/runs/{{dataset}}/{{model}}/{{run}}/seed{{seed}}/config.yaml",
+        history=f"{RUN_FOLDER}/history.csv",
+        model=f"{RUN_FOLDER}/model.pt",
+        config=f"{RUN_FOLDER}/config.yaml",
     log:
-        f"{R}/logs/train/{{dataset}}/{{model}}/{{run}}/seed{{seed}}.log",
+        TRAIN_LOG,
     conda:
         "../envs/heterofl.yaml"
     threads: config["resources"]["train"]["threads"]
@@ -40,9 +40,9 @@ rule evaluate:
         config=ancient(rules.train_run.output.config),
         partition=ancient_partition_of,
     output:
-        f"{R}/runs/{{dataset}}/{{model}}/{{run}}/seed{{seed}}/eval.csv",
+        f"{RUN_FOLDER}/eval.csv",
     log:
-        f"{R}/logs/evaluate/{{dataset}}/{{model}}/{{run}}/seed{{seed}}.log",
+        EVALUATE_LOG,
     conda:
         "../envs/heterofl.yaml"
     threads: config["resources"]["train"]["threads"]

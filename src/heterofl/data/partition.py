@@ -17,6 +17,7 @@ import torch
 
 from heterofl.data import schemes
 from heterofl.data.datasets import Dataset
+from heterofl.data.splits import validate_split_mode
 from heterofl.errors import HeteroFLError
 from heterofl.io import write_text
 
@@ -97,8 +98,6 @@ def _build(**fields: Any) -> Partition:
 
 def _validate(dataset: Dataset, scheme: str, num_users: int, seed: int, variant: str) -> None:
     """Every refusal happens here, before any index is drawn."""
-    from heterofl.config import validate_split_mode  # here, not at the top: config imports the data registry
-
     validate_split_mode(scheme)
     if variant not in PARTITION_VARIANTS:
         raise HeteroFLError("variant", f"{variant!r} is unknown", ", ".join(PARTITION_VARIANTS))
