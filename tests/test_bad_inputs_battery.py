@@ -321,20 +321,20 @@ CASES = [
         False,
     ),
     (
-        "aggregate-eval-nan",
-        ["aggregate", "--run", "results/runs/eval_nan", "--out", "results/summary"],
+        "collect-eval-nan",
+        ["collect", "--run", "results/runs/eval_nan", "--out", "results/summary"],
         ["eval_nan/eval.csv", "line 2, column best"],
         False,
     ),
     (
-        "aggregate-eval-missing-column",
-        ["aggregate", "--run", "results/runs/eval_no_best", "--out", "results/summary"],
+        "collect-eval-missing-column",
+        ["collect", "--run", "results/runs/eval_no_best", "--out", "results/summary"],
         ["eval_no_best/eval.csv", "best"],
         False,
     ),
     (
-        "aggregate-history-empty",
-        ["aggregate", "--run", "results/runs/history_empty_done", "--out", "results/summary"],
+        "collect-history-empty",
+        ["collect", "--run", "results/runs/history_empty_done", "--out", "results/summary"],
         ["history_empty_done/history.csv", "empty"],
         False,
     ),
@@ -414,10 +414,10 @@ def test_out_in_read_only_folder(scratch, capsys):
     ("argv", "needles"),
     [
         (train(out="results/locked/run"), ["--out", "results/locked/run", "not writable"]),
-        (["aggregate", "--run", RUN, "--out", "results/locked"], ["--out", "results/locked", "not writable"]),
+        (["collect", "--run", RUN, "--out", "results/locked"], ["--out", "results/locked", "not writable"]),
         ([*TABLES, "results/summary/runs.csv", "--log", "results/locked/tables.log"], ["--log", "tables.log"]),
     ],
-    ids=["train", "aggregate", "tables-log"],
+    ids=["train", "collect", "tables-log"],
 )
 def test_out_in_folder_that_denies_writes(argv, needles, scratch, monkeypatch, capsys):
     """The folder's permissions deny writing (as os.access reports them; simulated, so root sees it too)."""
@@ -448,7 +448,7 @@ def _failing_write(error: OSError):
     ("argv", "error", "line"),
     [
         (
-            ["aggregate", "--run", RUN, "--out", "results/summary"],
+            ["collect", "--run", RUN, "--out", "results/summary"],
             OSError(errno.ENOSPC, "No space left on device"),
             "error: cannot write results/summary/runs.csv: no space left on device (errno 28)",
         ),
@@ -468,7 +468,7 @@ def _failing_write(error: OSError):
             "error: cannot write results/summary/complexity.csv: disk quota exceeded (errno 122)",
         ),
     ],
-    ids=["aggregate-enospc", "tables-eacces", "figures-erofs", "summarize-edquot"],
+    ids=["collect-enospc", "tables-eacces", "figures-erofs", "summarize-edquot"],
 )
 def test_disk_errors_are_one_line_and_leave_no_partial_file(argv, error, line, scratch, monkeypatch, capsys):
     from matplotlib.figure import Figure

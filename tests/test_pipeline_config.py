@@ -113,3 +113,22 @@ def test_snakemake_plan_refuses_in_one_line_and_writes_nothing(tmp_path, config,
     assert len(errors) == 1 and expected in errors[0], done.stderr
     assert "Traceback" not in done.stderr and "jsonschema" not in done.stderr
     assert not (tmp_path / "res").exists()
+
+
+def test_allowed_datasets_models_and_methods_are_the_registries(monkeypatch):
+    """The schema file lists none of them: a newly registered method is accepted with no schema edit, and the
+    refusal of an unknown one names every registered method."""
+    from heterofl.data.registry import DATASETS
+    from heterofl.methods import registry
+    from heterofl.models.registry import MODELS
+
+    problems = check(_with("experiments.0.methods", ["mine"]), SCHEMA, [])
+    allowed = ", ".join(registry.METHOD_NAMES)
+    assert problems == [f"experiments.tiny.methods[0]: 'mine' is not allowed (allowed: {allowed})"]
+    line = check(_with("experiments.0.model", "mlp2"), SCHEMA, [])[0]
+    assert line.endswith(f"(allowed: {', '.join(MODELS)})")
+    line = check(_with("experiments.0.dataset", "MNIST6k"), SCHEMA, [])[0]
+    assert line.endswith(f"(allowed: {', '.join(DATASETS)})")
+    mine = registry.MethodSpec("mine", "Mine", "yellow", "P", "heterofl.methods.heterofl:HeteroFL")
+    monkeypatch.setattr(registry, "METHOD_NAMES", (*registry.METHOD_NAMES, "mine"))
+    assert check(_with("experiments.0.methods", ["heterofl", mine.name]), SCHEMA, []) == []

@@ -322,7 +322,7 @@ def report(runs_root, out_dir, expected, metric, log_file) -> None:
 @click.option("--expected", multiple=True, type=click.Path(file_okay=False), help="Run folder: collect if finished.")
 @click.option("--out", "summary_dir", required=True, type=click.Path(file_okay=False), help="Summary folder.")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False))
-def aggregate(folders, expected, summary_dir, log_file) -> None:
+def collect(folders, expected, summary_dir, log_file) -> None:
     """Collect run folders into runs.csv, history.csv, cost.csv (bytes and MACs per round) and missing_runs.txt
     (expected but unfinished)."""
     from heterofl.report import write_summary
@@ -331,6 +331,14 @@ def aggregate(folders, expected, summary_dir, log_file) -> None:
     _setup_logging(log_file)
     write_summary(summary_dir, folders=[*folders, *expected], expected=list(expected))
     click.echo(f"{summary_dir}: summary of {len(folders) + len(expected)} run folders written")
+
+
+# The command's name before 0.2 (it collects; "aggregate" is the server's mean, aggregation.py): still accepted.
+cli.add_command(
+    click.Command(
+        "aggregate", callback=collect.callback, params=collect.params, help="Old name of collect.", hidden=True
+    )
+)
 
 
 @cli.command()

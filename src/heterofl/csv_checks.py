@@ -148,8 +148,8 @@ SUMMARY_COST_KEYS = ["dataset", "model", "control", "seed", "round"]
 
 
 def read_summary_runs(path: str | Path, field: str = "summary") -> pd.DataFrame:
-    """The summary's ``runs.csv`` (``heterofl aggregate``); no rows is fine (no finished run yet)."""
-    allowed = "the runs.csv written by 'heterofl aggregate'"
+    """The summary's ``runs.csv`` (``heterofl collect``); no rows is fine (no finished run yet)."""
+    allowed = "the runs.csv written by 'heterofl collect'"
     frame = read_csv_file(path, field, allowed)
     require_columns(frame, path, field, [*SUMMARY_KEYS, *VALUES], allowed)
     require_present(frame, path, field, SUMMARY_KEYS, allowed)
@@ -158,8 +158,8 @@ def read_summary_runs(path: str | Path, field: str = "summary") -> pd.DataFrame:
 
 
 def read_summary_history(path: str | Path, field: str = "summary") -> pd.DataFrame:
-    """The summary's ``history.csv`` (``heterofl aggregate``), long format: one value per run, round, metric."""
-    allowed = "the history.csv written by 'heterofl aggregate'"
+    """The summary's ``history.csv`` (``heterofl collect``), long format: one value per run, round, metric."""
+    allowed = "the history.csv written by 'heterofl collect'"
     frame = read_csv_file(path, field, allowed)
     require_columns(frame, path, field, [*SUMMARY_HISTORY_KEYS, "value"], allowed)
     require_present(frame, path, field, SUMMARY_HISTORY_KEYS, allowed)
@@ -168,8 +168,8 @@ def read_summary_history(path: str | Path, field: str = "summary") -> pd.DataFra
 
 
 def read_summary_cost(path: str | Path, field: str = "summary") -> pd.DataFrame:
-    """The summary's ``cost.csv`` (``heterofl aggregate``): bytes and MACs per run and round; no rows is fine."""
-    allowed = "the cost.csv written by 'heterofl aggregate'"
+    """The summary's ``cost.csv`` (``heterofl collect``): bytes and MACs per run and round; no rows is fine."""
+    allowed = "the cost.csv written by 'heterofl collect'"
     frame = read_csv_file(path, field, allowed)
     require_columns(frame, path, field, [*SUMMARY_COST_KEYS, *ACCOUNTING_COLUMNS], allowed)
     require_present(frame, path, field, SUMMARY_COST_KEYS, allowed)

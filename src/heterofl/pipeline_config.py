@@ -9,6 +9,7 @@ file that repeats a key (YAML keeps the last silently), settings that would over
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -175,9 +176,24 @@ def settings_problems(config: dict) -> list[str]:
     return problems
 
 
+def with_registry_enums(schema: dict) -> dict:
+    """The schema with the allowed datasets, models and methods taken from their registries, the one place each
+    is declared (the schema file names none, so it cannot disagree with them)."""
+    from heterofl.data.registry import DATASETS
+    from heterofl.methods.registry import METHOD_NAMES
+    from heterofl.models.registry import MODELS
+
+    schema = copy.deepcopy(schema)
+    experiment = schema["properties"]["experiments"]["items"]["properties"]
+    experiment["dataset"]["enum"] = list(DATASETS)
+    experiment["model"]["enum"] = list(MODELS)
+    experiment["methods"]["items"]["enum"] = list(METHOD_NAMES)
+    return schema
+
+
 def check(config: dict, schema_path: str | Path, configfiles: list[str | Path]) -> list[str]:
     """Every problem of a pipeline config, one line each; empty when the config is usable."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = with_registry_enums(yaml.safe_load(Path(schema_path).read_text()))
     problems = duplicate_key_problems(configfiles)
     problems += schema_problems(config, schema)
     problems += settings_problems(config)

@@ -105,7 +105,7 @@ def is_finished(folder: str | Path) -> bool:
 
 
 def damaged_run_files(folder: str | Path) -> list[str]:
-    """Problems with a finished run's metric files, one line each, by the same checks as ``heterofl aggregate``
+    """Problems with a finished run's metric files, one line each, by the same checks as ``heterofl collect``
     (``csv_checks``): names the file, and the row and column of a value that is not a finite number."""
     folder = Path(folder)
     problems = []
