@@ -2,8 +2,10 @@
 
 Each group of units keeps a pool of the units not yet handed out in the current cycle. A client of
 width w draws its units at random, without replacement, from the pool; when the pool runs out, the
-client takes what is left, the pool refills with every other unit, and the client draws the rest from
-it. So every unit is handed out exactly once per cycle. The pools carry over between rounds and are
+client takes what is left and a new cycle starts with a pool of *every* unit, as FedEcover's code
+refills it: the client draws the rest from it (not the units it already holds), and the units it took
+from the old pool stay in the new one. So every unit is handed out exactly once per cycle, and at any
+moment two units' counts differ by at most one. The pools carry over between rounds and are
 part of the run's checkpoint; draws come from a generator seeded by (run seed, round), in the order the
 clients were sampled. (FedEcover's optional decaying global step size is not applied.)
 """
@@ -46,11 +48,13 @@ def draw_from_pool(
     pool = pools[key]
     taken: list[int] = []
     while len(taken) < width:
-        if not pool:
-            pool = [u for u in range(size) if u not in set(taken)]
+        if not pool:  # a new cycle: every unit, those this client just took from the old pool included
+            pool = list(range(size))
+        held = set(taken)
+        candidates = [u for u in pool if u not in held]
         need = width - len(taken)
-        order = torch.randperm(len(pool), generator=generator).tolist()
-        picked = [pool[i] for i in order[:need]]
+        order = torch.randperm(len(candidates), generator=generator).tolist()
+        picked = [candidates[i] for i in order[:need]]
         taken += picked
         chosen = set(picked)
         pool = [u for u in pool if u not in chosen]
