@@ -57,6 +57,6 @@ def test_report_labels_order_and_figure_style_come_from_the_table(monkeypatch):
     from heterofl.report.figures import _method_colors
 
     assert list(report_methods.METHOD_ORDER) == list(registry.METHOD_NAMES)
-    assert report_methods.METHOD_LABELS == {n: s.label for n, s in METHODS.items()}
+    assert {n: s.label for n, s in METHODS.items()} == report_methods.METHOD_LABELS
     frame = pd.DataFrame({"method": list(METHODS)}, index=[s.label for s in METHODS.values()])
     assert _method_colors(frame) == {s.label: OKABE_ITO[s.color] for s in METHODS.values()}
