@@ -81,6 +81,15 @@ def test_auto_engine_matches_sequential() -> None:
     _assert_same_round(dataset, "1_20_0.5_iid_fix_a1-e4_bn_1_1", {"local_epochs": 1, "batch_size_train": 8}, "auto")
 
 
+@pytest.mark.parametrize("engine", ["batched", "auto"])
+def test_mlp_engines_match_sequential_over_two_rounds(engine: str) -> None:
+    """The MLP's BatchNorm1d under vmap, two rounds; 4 clients per rate, so ``auto`` batches both rate groups
+    (and first counts a step's MACs, which a batch-of-one count cannot do for BatchNorm1d)."""
+    dataset = image_dataset("MNIST5k", (1, 28, 28), 160, 30)
+    extra = {"model": "mlp", "local_epochs": 1, "batch_size_train": 8}
+    _assert_same_round(dataset, "1_8_1_iid_fix_a1-e1_bn_1_1", extra, engine, rounds=2)
+
+
 @pytest.fixture
 def float64():
     """Random selections make the transformer's rounds chaotic in float32 (1e-7 noise grows to 1e-4 in two

@@ -39,9 +39,12 @@ def test_default_model_sizes_match_their_dataset():
         assert model.num_classes == spec.num_classes
         if model.kind == "image":
             assert model.in_channels == spec.in_channels
-    assert example_input("conv").shape == (1, 1, 28, 28)
-    assert example_input("resnet18").shape == (1, 3, 32, 32)
-    assert example_input("transformer").shape == (1, 64) and example_input("transformer").dtype == torch.int64
+    for name, model in MODELS.items():
+        x = example_input(name)
+        if model.kind == "language":
+            assert x.shape == (1, model.input_size) and x.dtype == torch.int64
+        else:
+            assert x.shape == (1, model.in_channels, model.input_size, model.input_size) and x.is_floating_point()
 
 
 def _field(call) -> HeteroFLError:
@@ -81,11 +84,16 @@ def test_unknown_model_names_the_field_and_allowed_names(call):
 
 
 def test_model_of_another_kind_is_refused_with_the_fitting_models():
-    error = _field(lambda: ExperimentConfig(dataset="MNIST5k", model="transformer"))
-    assert error.field == "model" and error.allowed == "conv, resnet18"
-    error = _field(lambda: ExperimentConfig(dataset="WikiText2", model="conv"))
-    assert error.field == "model" and error.allowed == "transformer"
-    assert ExperimentConfig(dataset="MNIST5k", model="resnet18").model == "resnet18"
+    fitting = {kind: [name for name, spec in MODELS.items() if spec.kind == kind] for kind in ("image", "language")}
+    assert fitting["image"] and fitting["language"]
+    for dataset, kind, other in (("MNIST5k", "image", "language"), ("WikiText2", "language", "image")):
+        for name in fitting[other]:
+            error = _field(lambda name=name, dataset=dataset: ExperimentConfig(dataset=dataset, model=name))
+            assert error.field == "model" and error.allowed == ", ".join(fitting[kind])
+        for name in fitting[kind]:
+            norm = MODELS[name].norms[0]
+            control = f"1_10_0.1_iid_fix_a1_{norm}_1_1"
+            assert ExperimentConfig(dataset=dataset, model=name, control=control).model == name
 
 
 def test_split_kinds_per_dataset():

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from heterofl.models import build_model
+from heterofl.models import build_model, model_names, model_spec
 from heterofl.submodel import extract, load_into, parameters_of
 
 SPEC_PARAMS = {  # spec section 8 (independent re-count of the reference's summary.py)
@@ -15,13 +15,13 @@ SPEC_PARAMS = {  # spec section 8 (independent re-count of the reference's summa
     "transformer": [19_263_999, 9_107_967, 4_435_455, 2_200_575, 1_108_479],
 }
 RATES = [1.0, 0.5, 0.25, 0.125, 0.0625]
-KWARGS = {"conv": {}, "resnet18": {"in_channels": 3}, "transformer": {"num_classes": 33279}}
+KWARGS = {name: model_spec(name).counting_kwargs() for name in SPEC_PARAMS}  # the published sizes
 
 
-@pytest.mark.parametrize("name", ["conv", "resnet18", "transformer"])
+@pytest.mark.parametrize("name", model_names())
 def test_extraction_at_global_rate_is_identity(name):
     torch.manual_seed(0)
-    model = build_model(name, 1.0, **KWARGS[name])
+    model = build_model(name, 1.0, **model_spec(name).counting_kwargs())
     params = parameters_of(model)
     local = extract(params, model.layout, model.widths)
     for key, value in params.items():
@@ -29,7 +29,7 @@ def test_extraction_at_global_rate_is_identity(name):
         assert torch.equal(local[key], value)
 
 
-@pytest.mark.parametrize("name", ["conv", "resnet18", "transformer"])
+@pytest.mark.parametrize("name", sorted(SPEC_PARAMS))
 def test_extracted_parameter_counts_match_spec(name):
     global_model = build_model(name, 1.0, **KWARGS[name])
     params = parameters_of(global_model)

@@ -11,14 +11,14 @@ communication efficiency; these columns of ``history.csv`` say what a run spent:
   The parameter count depends only on the client's rate (its widths), not on which units it holds, so
   FedRolex, Federated Dropout and FedEcover clients of a rate move as many bytes as HeteroFL's. FjORD
   clients send and receive their whole p_max submodel.
-* ``client_train_macs``: true forward multiply-accumulates (:func:`heterofl.complexity.true_macs`, batch
-  1) of the submodel a client trains, times the samples it processed in the round, times 3 (the backward
-  pass costs about two forwards). Local training uses every sample every epoch (``Tensor.split`` keeps the
-  last partial batch, nothing is dropped), so an image client processes ``local_epochs x n_i`` images. A
-  FjORD client trains every batch at a nested rate drawn from its own generator
-  (``ClientJob.rate_schedule``): each batch is counted at the rate it really used. A language-model client
-  processes all its token rows in every 64-token window (the last window may be shorter), and since the
-  attention matmuls grow with the square of the window length, each window is counted at its own length.
+* ``client_train_macs``: true forward multiply-accumulates of one sample
+  (:func:`heterofl.complexity.sample_forward_macs`) of the submodel a client trains, times the samples it
+  processed in the round, times 3 (the backward pass costs about two forwards). Local training uses every
+  sample every epoch (``Tensor.split`` keeps the last partial batch, nothing is dropped), so an image client
+  processes ``local_epochs x n_i`` images. A FjORD client trains every batch at a nested rate drawn from its
+  own generator (``ClientJob.rate_schedule``): each batch is counted at the rate it really used. A language-model
+  client processes all its token rows in every 64-token window (the last window may be shorter), and since
+  the attention matmuls grow with the square of the window length, each window is counted at its own length.
 * ``server_static_bn_macs``: forward MACs of the static BN pass (one pass over every training image at
   every evaluated rate, only for models with BatchNorm layers: ``static_bn.fit_static_bn``).
 * ``server_eval_macs``: forward MACs of the test pass at every evaluated rate (the local metrics reuse the
@@ -36,7 +36,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from heterofl.complexity import true_macs
+from heterofl.complexity import sample_forward_macs
 from heterofl.local_training import ClientJob, LocalSettings
 from heterofl.rates import RATE_OF_LETTER
 from heterofl.results import ACCOUNTING_COLUMNS
@@ -64,15 +64,6 @@ def meta_model(build: Callable[[float], nn.Module], rate: float) -> nn.Module:
     """The architecture of ``rate`` on the meta device: shapes only, no random draw, no memory."""
     with torch.random.fork_rng(devices=[]), torch.device("meta"):
         return build(rate)
-
-
-def sample_forward_macs(model: nn.Module, sample_shape: tuple[int, ...] = (), length: int = 0) -> int:
-    """True MACs of one forward pass of one sample: an image of ``sample_shape``, or (language models, an
-    empty shape) a token row of ``length`` columns. Images are counted on two and halved: training-mode BN
-    refuses one image whose feature map shrank to 1x1."""
-    if not sample_shape:
-        return true_macs(model, torch.zeros(1, length, dtype=torch.long, device="meta"))
-    return true_macs(model, torch.zeros(2, *sample_shape, device="meta")) // 2
 
 
 class RoundAccounting:

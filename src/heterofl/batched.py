@@ -16,7 +16,7 @@ that makes a client a client is kept per client and matches :class:`~heterofl.lo
 
 Dropout (the transformer) draws from the global RNG, so dropout masks differ between the engines
 (``randomness="different"``: independent masks per client). With dropout 0 the engines agree to float
-tolerance; ``tests/test_engines.py`` checks that for all three architectures.
+tolerance; ``tests/test_engines.py`` checks that for every architecture.
 
 Engine choice (``engine: auto``). On a GPU every rate group trains batched. On the CPU, vmap turns a
 convolution over K stacked clients into one grouped convolution; oneDNN runs those well below its dense
@@ -51,7 +51,7 @@ from heterofl.local_training import (
     client_schedule,
 )
 from heterofl.submodel import Params
-from heterofl.tasks import Task
+from heterofl.tasks import MaskedLMTask, Task
 
 CPU_BATCHED_MIN_CLIENTS = 4
 """On the CPU, smaller rate groups train one client at a time (batching never paid off for 2 clients)."""
@@ -199,19 +199,20 @@ class AutoEngine:
         )
 
     def _step_macs(self, model: nn.Module, job: ClientJob, settings: LocalSettings) -> int:
-        """True MACs of one client's forward pass at a full batch (cached per model and input shape)."""
+        """True MACs of one client's forward pass at a full batch (cached per model and input shape): the
+        per-sample count of the summary and the accounting (:func:`heterofl.complexity.sample_forward_macs`,
+        on a forked generator, so a resumed run, which measures at another round, stays bitwise equal)."""
         steps, generator = client_schedule(self.task, job, settings)
         inputs, _ = self.task.batch(steps[0], generator)
         key = (id(model), tuple(inputs.shape))
         if key not in self._macs:
-            from heterofl.complexity import true_macs
+            from heterofl.complexity import sample_forward_macs
 
-            was_training = model.training
-            # A train-mode forward may draw dropout masks: keep it off the global RNG stream, so a resumed
-            # run (which measures at another round) stays bitwise equal to an uninterrupted one.
-            with torch.random.fork_rng(devices=[]):
-                self._macs[key] = true_macs(model, inputs[:1]) * inputs.shape[0]
-            model.train(was_training)
+            if isinstance(self.task, MaskedLMTask):  # token rows of one window length
+                per_sample = sample_forward_macs(model, (), int(inputs.shape[-1]))
+            else:
+                per_sample = sample_forward_macs(model, tuple(inputs.shape[1:]))
+            self._macs[key] = per_sample * inputs.shape[0]
         return self._macs[key]
 
 

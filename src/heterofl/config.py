@@ -254,6 +254,9 @@ class ExperimentConfig:
             raise HeteroFLError("model", f"{self.model!r} does not fit dataset {self.dataset!r}", fitting)
         if not isinstance(self.control, Control):
             object.__setattr__(self, "control", Control.parse(self.control))
+        norms = model_spec(self.model).norms  # the norms the model declares (heterofl.models.registry)
+        if self.control.norm not in norms:
+            raise HeteroFLError("norm", f"{self.control.norm!r} is not a norm of {self.model!r}", ", ".join(norms))
         if not data.allows_split(self.control.data_split_mode):
             raise HeteroFLError(
                 "data_split_mode",
