@@ -19,19 +19,13 @@ from matplotlib.container import ErrorbarContainer
 
 from heterofl.rates import RATE_OF_LETTER, ModelMode, letters_up_to
 from heterofl.report import write_figures
-from heterofl.report.aggregate import seed_stats
-from heterofl.report.figures import (
-    config_label,
-    cost_curves_figure,
-    cost_curves_plot,
-    family,
-    interpolation_plot,
-    learning_curves_figure,
-    learning_curves_plot,
-    pareto_front,
-    pareto_plot,
-    rates_heatmap_plot,
-)
+from heterofl.report.figures.cost_curves import cost_curves_figure, cost_curves_plot
+from heterofl.report.figures.interpolation import interpolation_plot
+from heterofl.report.figures.learning_curves import learning_curves_figure, learning_curves_plot
+from heterofl.report.figures.pareto import pareto_front, pareto_plot
+from heterofl.report.figures.rates_heatmap import rates_heatmap_plot
+from heterofl.report.figures.shared import config_label, family
+from heterofl.report.seed_stats import seed_stats
 from heterofl.report.tables import interpolation_table
 
 pytestmark = pytest.mark.filterwarnings("error")  # no matplotlib, seaborn or pandas warning while drawing

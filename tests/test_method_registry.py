@@ -54,9 +54,9 @@ def test_config_reads_the_scaler_default_and_who_may_train_unheld_units(monkeypa
 
 def test_report_labels_order_and_figure_style_come_from_the_table(monkeypatch):
     from heterofl.report import methods as report_methods
-    from heterofl.report.figures import _method_colors
+    from heterofl.report.figures.methods import method_colors
 
     assert list(report_methods.METHOD_ORDER) == list(registry.METHOD_NAMES)
     assert {n: s.label for n, s in METHODS.items()} == report_methods.METHOD_LABELS
     frame = pd.DataFrame({"method": list(METHODS)}, index=[s.label for s in METHODS.values()])
-    assert _method_colors(frame) == {s.label: OKABE_ITO[s.color] for s in METHODS.values()}
+    assert method_colors(frame) == {s.label: OKABE_ITO[s.color] for s in METHODS.values()}

@@ -34,7 +34,7 @@ from heterofl.models import build_model
 from heterofl.models.mlp import MLP_HIDDEN
 from heterofl.models.registry import MODELS, ModelSpec, model_names, model_spec
 from heterofl.rates import RATE_OF_LETTER
-from heterofl.report.aggregate import complexity, mode_cost
+from heterofl.report.seed_stats import complexity, mode_cost
 from heterofl.static_bn import fit_static_bn
 from heterofl.submodel import extract, parameters_of
 

@@ -97,7 +97,7 @@ def test_ci_grid_runs_then_figures_rebuild_from_cache_without_training(tmp_path)
     # A run whose model is lost is retrained, and everything downstream of it follows.
     (runs[0] / "model.pt").unlink()
     plan = _planned_jobs(_snakemake(work, "-n", "--configfile", "config/ci.yaml").stdout)
-    downstream = ("train_run", "evaluate", "aggregate", "tables", "figures_results")
+    downstream = ("train_run", "evaluate", "collect_summary", "tables", "figures_results")
     assert {k: plan.get(k) for k in downstream} == dict.fromkeys(downstream, 1), plan
 
     # A fresh clone: no Snakemake metadata, no models, checkpoints, partitions, logs, tables or figures.
@@ -294,6 +294,10 @@ def test_report_holds_tables_and_figures_without_warnings_and_index_lists_every_
     table = base64.b64decode(embedded.group(1)).decode()
     assert "<table" in table and "IID Accuracy" in table and "Paper" not in table  # MNIST5k is not the paper's
     assert "The paper&#x27;s Table 1" in html or "The paper's Table 1" in html  # its caption
+    html_text = html.replace("&#x27;", "'")
+    # figure captions and subcategories come from the figure table (heterofl.report.figures.registry)
+    assert "The dashed step line is the Pareto front" in html_text and "Accuracy against cost" in html_text
+    assert "Training samples per client (rows) and label (columns) of the partition" in html_text
     results = work / "results-small"
     index = (results / "tables" / "index.md").read_text()
     figures = sorted(results.glob("figures/*/*.png"))

@@ -53,7 +53,7 @@ def test_slurm_profile_resources_reach_the_jobs():
     jobs = _planned_jobs()
     submitted = [(rule, res) for rule, local, res in jobs if not local]
     assert any(rule == "train_run" for rule, _ in submitted)
-    assert "aggregate" in _local_rules()
+    assert "collect_summary" in _local_rules()
     for key, value in (profile.get("default-resources") or {}).items():
         # a default the rules override would be a setting that does nothing
         assert all(res.get(key) == str(value) for _, res in submitted), (key, value)

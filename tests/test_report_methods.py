@@ -10,7 +10,7 @@ import pytest
 
 from heterofl.report import write_figures, write_tables
 from heterofl.report.collect import HISTORY_COLUMNS
-from heterofl.report.figures import method_figure, method_plot
+from heterofl.report.figures.methods import method_figure, method_plot
 from heterofl.report.methods import (
     method_table,
     method_tables,

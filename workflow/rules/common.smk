@@ -10,6 +10,7 @@ from heterofl.errors import HeteroFLError
 from heterofl.identity import RUN_NAME_PATTERN
 from heterofl.results import RUN_KEY_PATTERN, run_key_of
 from heterofl.pipeline_config import check as check_pipeline_config
+from heterofl.report.kinds import REPORT_CAPTIONS, report_subcategory
 from heterofl.results_roots import (
     check_owner,
     check_roots,
@@ -163,27 +164,8 @@ def report_outputs():
     ]
 
 
-# The report's subcategories (``snakemake --report``), by the stem's prefix.
-REPORT_KINDS = {
-    "combination": "Combinations (paper Table 1)",
-    "interpolation": "Interpolation",
-    "ablation": "Ablation (paper Table 2)",
-    "submodels": "Global model at every rate",
-    "rates_heatmap": "Global model at every rate",
-    "methods": "Methods",
-    "cost": "Communication and compute",
-    "cost_curves": "Communication and compute",
-    "learning_curve": "Learning curves",
-    "learning_curves": "Learning curves",
-    "pareto": "Accuracy against cost",
-}
-
-
 def report_kind(wildcards):
-    """The subcategory of a table or figure of the report, from its file stem (a wildcard of report patterns)."""
-    prefixes = [k for k in REPORT_KINDS if wildcards.name.startswith(f"{k}_")]
-    return (
-        REPORT_KINDS[max(prefixes, key=len)]
-        if prefixes
-        else wildcards.name.split("_")[0]
-    )
+    """The report's subcategory of a table or figure, from its file stem (a wildcard of report patterns): the
+    figure table (heterofl.report.figures.registry) and the table kinds (heterofl.report.kinds) declare it.
+    """
+    return report_subcategory(wildcards.name)

@@ -42,6 +42,7 @@ rule partition_heatmap:
         "../envs/heterofl.yaml"
     params:
         title=lambda wc: f"{wc.dataset} {wc.split} ({wc.users} clients, seed {wc.seed})",
+        captions=REPORT_CAPTIONS,  # read by ../report/partition.rst
     shell:
         "heterofl heatmap --stats {input.stats} --out {output.pdf} --out {output.png}"
         " --title '{params.title}' 2> {log}"

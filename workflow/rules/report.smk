@@ -1,5 +1,5 @@
 localrules:
-    aggregate,
+    collect_summary,
     tables,
     figures_results,
     partition_heatmap,
@@ -8,7 +8,7 @@ localrules:
 # ----------------------------------------------------------------------------------------------
 # Collect every run's metric files into two long tables (the cache that tables and figures use).
 # Cheap and deterministic: in a fresh clone it may rerun from the committed CSVs; it never trains.
-rule aggregate:
+rule collect_summary:
     input:
         report_input_files(),
     output:
@@ -17,13 +17,13 @@ rule aggregate:
         missing=f"{R}/summary/missing_runs.txt",
         cost=f"{R}/summary/cost.csv",
     log:
-        f"{R}/logs/report/aggregate.log",
+        f"{R}/logs/report/collect.log",
     conda:
         "../envs/heterofl.yaml"
     params:
         expected=expected_runs_argument(),
     shell:
-        "heterofl aggregate {params.expected}"
+        "heterofl collect {params.expected}"
         " --out $(dirname {output.runs}) --log {log} 2>> {log}"
 
 
@@ -32,9 +32,9 @@ rule aggregate:
 # tables/index.md lists every table and figure written.
 rule tables:
     input:
-        runs=rules.aggregate.output.runs,
-        history=rules.aggregate.output.history,
-        cost=rules.aggregate.output.cost,  # read beside runs.csv: the cost tables
+        runs=rules.collect_summary.output.runs,
+        history=rules.collect_summary.output.history,
+        cost=rules.collect_summary.output.cost,  # read beside runs.csv: the cost tables
         figures=f"{R}/figures/results",
         heatmaps=heatmap_files(),
     output:
@@ -51,6 +51,7 @@ rule tables:
         "../envs/heterofl.yaml"
     params:
         metric=config["report_metric"],
+        captions=REPORT_CAPTIONS,  # read by ../report/tables.rst
         figures=lambda wildcards, input: " ".join(
             f"--figures {shlex.quote(path)}"
             for path in [input.figures, *input.heatmaps]
@@ -64,9 +65,9 @@ rule tables:
 # Figures (PDF and PNG) from the cached summary.
 rule figures_results:
     input:
-        runs=rules.aggregate.output.runs,
-        history=rules.aggregate.output.history,
-        cost=rules.aggregate.output.cost,
+        runs=rules.collect_summary.output.runs,
+        history=rules.collect_summary.output.history,
+        cost=rules.collect_summary.output.cost,
     output:
         report(
             directory(f"{R}/figures/results"),
@@ -81,6 +82,7 @@ rule figures_results:
         "../envs/heterofl.yaml"
     params:
         metric=config["report_metric"],
+        captions=REPORT_CAPTIONS,  # read by ../report/figures.rst
     shell:
         "heterofl figures --runs-csv {input.runs} --history-csv {input.history} --cost-csv {input.cost}"
         " --metric {params.metric} --out {output} --log {log} 2>> {log}"

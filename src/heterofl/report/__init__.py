@@ -28,8 +28,9 @@ Tables (each as ``.csv``, ``.md``, ``.tex``, ``.html`` formatted, plus ``_raw.cs
 * ``tables/cost_{D}_{S}``: communication and client compute to first reach 90 % / 95 % of the final accuracy,
   and per-run totals (:mod:`heterofl.report.cost`); only from the ``cost.csv`` beside ``runs.csv``.
 
-Figures (each ``.pdf`` and ``.png``, described in :mod:`heterofl.report.figures`; a figure whose data cannot
-fill a panel with two points is skipped with a log line):
+Figures (each ``.pdf`` and ``.png``, one module each under :mod:`heterofl.report.figures`, declared in its
+table :data:`heterofl.report.figures.registry.FIGURES`; a figure whose data cannot fill a panel with two points
+is skipped with a log line):
 
 * ``figures/interpolation_{D}``, ``figures/pareto_{D}``: one per dataset, a column or row per split;
 * ``figures/rates_heatmap_{D}_{S}``, ``figures/learning_curves_{D}_{S}``;
@@ -47,12 +48,13 @@ from pathlib import Path
 import pandas as pd
 
 from heterofl.csv_checks import read_summary_history, read_summary_runs
-from heterofl.errors import OUTPUT_ERRNOS, HeteroFLError
+from heterofl.errors import HeteroFLError
 from heterofl.io import write_csv, write_text
-from heterofl.report.aggregate import seed_stats
 from heterofl.report.collect import collect_runs, collect_summary, missing_runs
 from heterofl.report.cost import cost_tables_beside
+from heterofl.report.figures.registry import FigureInputs, figure_spec_of
 from heterofl.report.methods import method_tables, write_method_table
+from heterofl.report.seed_stats import seed_stats
 from heterofl.report.tables import (
     Table,
     all_tables,
@@ -66,21 +68,10 @@ log = logging.getLogger(__name__)
 METRICS = ("final", "best", "mean_last_k")
 
 
-FIGURE_CAPTIONS = {
-    "interpolation": "global metric as the share of the larger rate falls, per interpolation pair and split",
-    "pareto": "global metric against parameters and FLOPs per client; the Pareto front marked",
-    "rates_heatmap": "the final global model evaluated at every rate, per configuration",
-    "learning_curves": "global metric at every evaluation, by family (single rates, combinations, interpolations)",
-    "cost_curves": "global metric against cumulative communication (MB) and client compute (MACs)",
-    "methods": "methods compared at every evaluated rate",
-    "partition": "training samples per client and label of a partition",
-}
-
-
 def figure_caption(stem: str) -> str:
-    """What to read from a figure, by its file-name prefix (one line of ``index.md``)."""
-    prefixes = [k for k in FIGURE_CAPTIONS if stem.startswith(f"{k}_")]
-    return FIGURE_CAPTIONS[max(prefixes, key=len)] if prefixes else "figure"
+    """What to read from a figure, by its file stem (one line of ``index.md``), from the figure table."""
+    spec = figure_spec_of(stem)
+    return spec.caption if spec is not None else "figure"
 
 
 def _index(tables: list[Table], figures: list[Path], out: Path, excluded: pd.DataFrame | None = None) -> str:
@@ -104,7 +95,7 @@ def _index(tables: list[Table], figures: list[Path], out: Path, excluded: pd.Dat
         links = ", ".join(
             f"[{p.suffix[1:]}]({Path(os.path.relpath(p, out)).as_posix()})" for p in sorted(paths, key=str)
         )
-        caption = FIGURE_CAPTIONS["partition"] if parent.name == "partitions" else figure_caption(stem)
+        caption = figure_caption(f"partition_{stem}" if parent.name == "partitions" else stem)
         lines.append(f"- `{stem}`: {caption} ({links})")
     if not by_stem:
         lines.append("None.")
@@ -113,53 +104,6 @@ def _index(tables: list[Table], figures: list[Path], out: Path, excluded: pd.Dat
         lines.append("")
         lines += [f"- {exclusion_note(row)}" for row in excluded.itertuples(index=False)]
     return "\n".join(lines) + "\n"
-
-
-def _figures(
-    runs: pd.DataFrame,
-    history: pd.DataFrame,
-    tables: list[Table],
-    value: str,
-    folder: Path,
-    cost: pd.DataFrame | None = None,
-) -> list[Path]:
-    from heterofl.report import figures as fig
-
-    written: list[Path] = []
-    pairs = runs[["dataset", "data_split_mode"]].drop_duplicates().sort_values(["dataset", "data_split_mode"])
-    by_stem = {t.stem: t for t in tables}
-    steps = []  # (dataset, split or "all splits", drawing)
-    for dataset in sorted(pairs["dataset"].unique()):
-        splits = pairs.loc[pairs["dataset"] == dataset, "data_split_mode"].tolist()
-        interpolations = {
-            s: by_stem[f"interpolation_{dataset}_{s}"] for s in splits if f"interpolation_{dataset}_{s}" in by_stem
-        }
-        if interpolations:
-            steps.append(
-                (dataset, "all splits", lambda t=interpolations, d=dataset: fig.interpolation_figure(t, d, folder))
-            )
-        steps.append((dataset, "all splits", lambda d=dataset: fig.pareto_figure(runs, value, d, folder)))
-        for split in splits:
-            steps.append(
-                (dataset, split, lambda d=dataset, s=split: fig.rates_heatmap_figure(runs, value, d, s, folder))
-            )
-            steps.append(
-                (dataset, split, lambda d=dataset, s=split: fig.learning_curves_figure(runs, history, d, s, folder))
-            )
-            steps.append(
-                (dataset, split, lambda d=dataset, s=split: fig.cost_curves_figure(runs, history, cost, d, s, folder))
-            )
-            methods = by_stem.get(f"methods_{dataset}_{split}")
-            if methods is not None:
-                steps.append((dataset, split, lambda t=methods, d=dataset, s=split: fig.method_figure(t, d, s, folder)))
-    for dataset, split, step in steps:
-        try:
-            written += step()
-        except Exception as error:  # one bad figure must not cost the tables or the other figures
-            if isinstance(error, OSError) and error.errno in OUTPUT_ERRNOS:
-                raise  # but a full or read-only disk fails them all: one line from the CLI
-            log.exception("figure for %s %s failed", dataset, split)
-    return written
 
 
 def _check_metric(metric: str) -> None:
@@ -241,6 +185,7 @@ def write_figures(
     compute figures; without it they are skipped with a log line.
     """
     from heterofl.csv_checks import read_summary_cost
+    from heterofl.report.figures import draw_figures  # matplotlib only when drawing
 
     _check_metric(metric)
     out = Path(figures_dir)
@@ -256,7 +201,8 @@ def write_figures(
         return []
     paper, paper_history = heterofl_runs(runs), heterofl_runs(history)
     tables = [*all_tables(seed_stats(paper, metric)), *method_tables(runs, metric)]
-    return _figures(paper, paper_history, tables, metric, out, cost)
+    inputs = FigureInputs(paper, paper_history, metric, cost, {t.stem: t for t in tables})
+    return draw_figures(inputs, out)
 
 
 def heterofl_runs(frame: pd.DataFrame) -> pd.DataFrame:

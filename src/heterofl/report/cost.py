@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from heterofl.report.aggregate import global_metric, letter_order, metric_word
+from heterofl.report.seed_stats import global_metric, letter_order, metric_word
 from heterofl.report.tables import Table
 
 LEVELS = (90, 95)

@@ -26,9 +26,9 @@ import pandas as pd
 from heterofl.identity import tags_of
 from heterofl.io import write_csv, write_text
 from heterofl.methods.registry import METHOD_NAMES, METHODS, REFERENCE
-from heterofl.report.aggregate import LETTERS, global_metric, is_non_iid, letter_order, local_metric, metric_word
 from heterofl.report.formatting import MISSING, fmt_mean_std
 from heterofl.report.output import latex_escape, notes_latex, notes_markdown
+from heterofl.report.seed_stats import LETTERS, global_metric, is_non_iid, letter_order, local_metric, metric_word
 from heterofl.report.tables import Table
 from heterofl.results import higher_is_better
 

@@ -1,6 +1,6 @@
 """The paper's tables from seed statistics: combination (Table 1), interpolation, ablation (Table 2), per-rate.
 
-Every builder takes :func:`heterofl.report.aggregate.seed_stats` output and returns :class:`Table` objects
+Every builder takes :func:`heterofl.report.seed_stats.seed_stats` output and returns :class:`Table` objects
 (formatted strings for reading, raw numbers for computing); an absent kind of run gives no table.
 """
 
@@ -11,7 +11,9 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from heterofl.rates import ModelMode
-from heterofl.report.aggregate import (
+from heterofl.report.formatting import fmt_fixed, fmt_flops, fmt_mean_std, fmt_params
+from heterofl.report.paper_numbers import paper_columns, published
+from heterofl.report.seed_stats import (
     LETTERS,
     baseline,
     equal_proportions,
@@ -26,8 +28,6 @@ from heterofl.report.aggregate import (
     non_iid_split,
     normalized,
 )
-from heterofl.report.formatting import fmt_fixed, fmt_flops, fmt_mean_std, fmt_params
-from heterofl.report.paper_numbers import paper_columns, published
 
 NORM_ORDER = {"none": 0, "in": 1, "gn": 2, "ln": 3, "bn": 4}
 

@@ -1,4 +1,4 @@
-"""Seed aggregation, run selection and model cost: the shared vocabulary of every table and figure.
+"""Seed statistics, run selection and model cost: the shared vocabulary of every table and figure.
 
 The paper reports the *global* model (the mode's first letter) of runs with sBN, the scaler and the
 masked loss (``bn``, ``1``, ``1``); ablation variants are kept apart so they never mix into those rows.
