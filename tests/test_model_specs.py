@@ -187,7 +187,8 @@ MLP_SPEC = MODELS["mlp"]
         ({"exits": ("blocks.0.linear",)}, "rows are not the labels"),
         ({"norms": ("bn", "in")}, "norm in, rate 1) cannot be built"),
         ({"builder": lambda *a, **k: _dropping_layout(*a, **k)}, "layout misses parameters ['classifier.bias']"),
-        ({"builder": lambda r, s, **k: MLP_SPEC.builder(r, s, **{**k, "norm": "gn"})}, "BatchNorm layers"),
+        ({"builder": lambda r, s, **k: MLP_SPEC.build_function()(r, s, **{**k, "norm": "gn"})}, "BatchNorm layers"),
+        ({"builder": "heterofl.models.mlp:build_perceptron"}, "builder 'heterofl.models.mlp:build_perceptron'"),
     ],
 )
 def test_a_spec_whose_model_contradicts_it_is_refused(changes, words):
@@ -196,7 +197,7 @@ def test_a_spec_whose_model_contradicts_it_is_refused(changes, words):
 
 
 def _dropping_layout(rate, scaler_rate, **options):
-    model = MLP_SPEC.builder(rate, scaler_rate, **options)
+    model = MLP_SPEC.build_function()(rate, scaler_rate, **options)
     del model.layout["classifier.bias"]
     return model
 

@@ -2,8 +2,8 @@
 
 ``build_model`` dispatches through :data:`MODELS`; configuration checks names, kinds and norms against it,
 and the complexity summary, the report's Params/FLOPs columns and the accounting take their example input
-and default sizes from it. Adding a model is its module, its import here and one :class:`ModelSpec` line in
-``_SPECS``.
+and default sizes from it. Adding a model is its module and one :class:`ModelSpec` line in ``_SPECS`` (its
+builder as ``"module:function"``).
 
 A spec is checked twice: its declarations when it is made (:meth:`ModelSpec.__post_init__`), and against
 the models it really builds the first time :func:`model_spec` hands it out (:meth:`ModelSpec.verify`:
@@ -12,6 +12,7 @@ meta-device builds, no memory, no random draw).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -26,7 +27,6 @@ from heterofl.errors import HeteroFLError
 from heterofl.layout import LABELS, Heads, Layout, Width
 from heterofl.models.conv import Conv
 from heterofl.models.layers import NORMS
-from heterofl.models.mlp import MLP_NORMS, build_mlp
 from heterofl.models.resnet import ResNet
 from heterofl.models.transformer import Transformer
 
@@ -64,7 +64,7 @@ class ModelSpec:
 
     name: str
     kind: str
-    builder: Callable[..., nn.Module]
+    builder: Callable[..., nn.Module] | str
     kwargs: tuple[str, ...]
     num_classes: int
     input_size: int
@@ -93,7 +93,18 @@ class ModelSpec:
             refuse(f"exits {self.exits!r} is not a tuple of parameter-name prefixes", "e.g. ('classifier',)")
 
     def build(self, rate: float, scaler_rate: float, **options: Any) -> nn.Module:
-        return self.builder(rate, scaler_rate, **{name: options[name] for name in self.kwargs})
+        return self.build_function()(rate, scaler_rate, **{name: options[name] for name in self.kwargs})
+
+    def build_function(self) -> Callable[..., nn.Module]:
+        """``builder`` itself, or the function its ``"module:function"`` names (imported on first use, so that a
+        new model is its own module plus one line of ``_SPECS``)."""
+        if callable(self.builder):
+            return self.builder
+        module, _, attribute = self.builder.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as error:
+            raise HeteroFLError("model", f"{self.name!r}: builder {self.builder!r} ({error})", "module:function") from None
 
     @staticmethod
     def layout(model: nn.Module) -> Layout:
@@ -209,7 +220,15 @@ _SPECS = (
         norms=("bn",),
         exits=("decoder2",),
     ),
-    ModelSpec("mlp", IMAGE, build_mlp, _IMAGE_KWARGS, **_MNIST_IMAGE, norms=MLP_NORMS, exits=("classifier",)),
+    ModelSpec(
+        "mlp",
+        IMAGE,
+        "heterofl.models.mlp:build_mlp",
+        _IMAGE_KWARGS,
+        **_MNIST_IMAGE,
+        norms=("bn", "ln", "gn", "none"),
+        exits=("classifier",),
+    ),
 )
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
