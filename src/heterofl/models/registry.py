@@ -104,7 +104,8 @@ class ModelSpec:
         try:
             return getattr(importlib.import_module(module), attribute)
         except (ImportError, AttributeError) as error:
-            raise HeteroFLError("model", f"{self.name!r}: builder {self.builder!r} ({error})", "module:function") from None
+            problem = f"{self.name!r}: builder {self.builder!r} ({error})"
+            raise HeteroFLError("model", problem, "module:function") from None
 
     @staticmethod
     def layout(model: nn.Module) -> Layout:
