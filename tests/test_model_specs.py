@@ -285,3 +285,18 @@ def test_mlp_federated_rounds_are_accounted_by_hand():
         assert row["server_static_bn_macs"] == n_train * every_rate
         assert row["server_eval_macs"] == n_test * every_rate
         assert all(math.isfinite(row[f"{letter}_Global-Loss"]) for letter in RATE_OF_LETTER)
+
+
+def test_every_model_module_is_registered():
+    """A model module that no ModelSpec builds is a model the config, summarize and the report cannot see."""
+    import heterofl.models as models_package
+
+    machinery = {"__init__", "registry", "layers"}  # the package's shared parts, not models
+    modules = {p.stem for p in Path(models_package.__file__).parent.glob("*.py")} - machinery
+    built = set()
+    for spec in MODELS.values():
+        options = {"scale": True, "resnet_blocks": (1, 1, 1, 2), **spec.counting_kwargs(), "norm": spec.norms[0]}
+        with torch.device("meta"):
+            model = spec.build(1.0, 1.0, **options)
+        built.add(type(model).__module__.rsplit(".", 1)[1])
+    assert built == modules
