@@ -127,11 +127,12 @@ class RoundAccounting:
             "server_eval_macs": 0,
         }
 
-    def server_columns(self, letters: list[str]) -> dict[str, int]:
-        """Static BN and test-pass MACs of evaluating the global model at every rate of ``letters``."""
+    def server_columns(self, letters: list[str], dense_rate: float | None = None) -> dict[str, int]:
+        """Static BN and test-pass MACs of evaluating the global model at every rate of ``letters``; with
+        ``dense_rate`` (FIARSE: masked dense models) every evaluation costs the model of that rate."""
         static_bn, evaluation = 0, 0
         for letter in letters:
-            rate = RATE_OF_LETTER[letter]
+            rate = RATE_OF_LETTER[letter] if dense_rate is None else dense_rate
             if self._language:
                 rows, columns = self._task.test_rows.shape
                 evaluation += sum(int(rows) * self.forward_macs(rate, n) for n in window_lengths(int(columns)))

@@ -63,7 +63,8 @@ class BatchedEngine:
     """Trains K clients of one architecture as one stacked model (see the module docstring).
 
     FjORD's clients train a different nested width at every batch, so they share no architecture from
-    step to step; their groups train one client at a time with the sequential code. So do runs with
+    step to step; their groups train one client at a time with the sequential code. So do FIARSE's masked
+    clients (their masks differ per client and per step) and runs with
     ``precision: bf16``: in torch 2.14 the backward of a vmapped BatchNorm under autocast fails ("expected
     scalar type BFloat16 but found Float"; without BatchNorm it works).
     """
@@ -78,7 +79,8 @@ class BatchedEngine:
     def train(
         self, model: nn.Module, local: Params, jobs: list[ClientJob], settings: LocalSettings, metrics: TrainMetrics
     ) -> Params:
-        if any(job.step_rates for job in jobs) or settings.autocast is not None:
+        masked_or_nested = any(job.step_rates or job.keep_fraction is not None for job in jobs)
+        if masked_or_nested or settings.autocast is not None:
             return self.sequential.train(model, local, jobs, settings, metrics)
         return self._train_group(model, local, jobs, settings, metrics)
 

@@ -3,7 +3,10 @@
 One round is the same for every method (HeteroFL, FedRolex, Federated Dropout, FedEcover, FjORD): the
 method (``methods/``) only says which units each sampled client holds; the round extracts those
 submodels, hands every group of clients of one rate to the engine (which only trains), and aggregates
-what comes back through the same selections. ``Federation`` holds what is fixed for a run (config, data,
+what comes back through the same selections. FIARSE (``methods/fiarse.py``, an *unstructured* method)
+differs in three places, all here: its clients train the dense model under a magnitude mask, the server
+averages each entry over the clients that changed it, and the global model is evaluated at every rate through
+its largest weights. ``Federation`` holds what is fixed for a run (config, data,
 partition, models per rate); the evolving state is a plain :class:`RunState` so that a checkpoint is
 just that state written to disk.
 """
@@ -18,7 +21,7 @@ from functools import cache
 
 import torch
 
-from heterofl.accounting import RoundAccounting
+from heterofl.accounting import BYTES_PER_PARAMETER, RoundAccounting
 from heterofl.aggregation import Aggregator
 from heterofl.batched import make_engine
 from heterofl.config import ExperimentConfig
@@ -29,6 +32,8 @@ from heterofl.evaluation import evaluate_classifier, evaluate_language_model, lo
 from heterofl.local_training import ClientJob, DivergenceError, LocalSettings, TrainMetrics, check_finite, client_seed
 from heterofl.methods import make_method
 from heterofl.methods.base import ClientSlot
+from heterofl.methods.fiarse import maskable_names, mean_of_nonzero_updates, top_k_params
+from heterofl.methods.registry import method_spec
 from heterofl.models import model_factory
 from heterofl.rates import LETTER_OF_RATE, RATE_OF_LETTER, letters_up_to
 from heterofl.selection import Selection, space_sizes, space_widths
@@ -75,6 +80,7 @@ class Federation:
         self.partition = partition
         control = config.control
         self.method = make_method(config.method)
+        self.unstructured = method_spec(config.method).unstructured
         self.server_update = make_server_update(config)
         self.build = model_factory(
             config.model,
@@ -96,6 +102,7 @@ class Federation:
         self.fixed_rates = self.mode.fixed_rates(control.num_users)
         global_model = self.build(self.mode.global_rate)
         self.layout = global_model.layout
+        self.maskable = maskable_names(global_model)
         self.space_sizes = space_sizes(self.layout, parameters_of(global_model))
         self.engine = make_engine(engine or config.engine, self.train_model, self.task)
         self.eval_letters = (
@@ -144,22 +151,31 @@ class Federation:
         jobs = [
             ClientJob(
                 u,
-                rates[u],
+                self.mode.global_rate if self.unstructured else rates[u],  # FIARSE: every client trains dense
                 self.train_indices[u],
                 self.labels_held[u],
                 client_seed(self.config.seed, round_, u),
                 selection,
                 self.method.step_rates(rates[u]),
+                self._keep_fraction(rates[u]) if self.unstructured else None,
             )
             for u, selection in zip(users, selections, strict=True)
         ]
         return jobs, method_state
 
+    def _keep_fraction(self, rate: float) -> float:
+        """FIARSE's size of a client (or an evaluation) of ``rate``: a width-``rate`` submodel's share of the
+        global model's parameters."""
+        return (rate / self.mode.global_rate) ** 2
+
     def _space_widths(self, rate: float) -> dict[str, int]:
         return space_widths(self.layout, self.train_model(rate).widths)
 
     def _train_and_aggregate(self, jobs: list[ClientJob], params: Params, settings: LocalSettings) -> tuple:
-        """Extract every rate group's submodels, let the engine train them, aggregate what comes back."""
+        """Extract every rate group's submodels, let the engine train them, aggregate what comes back; returns
+        the mean, the training metrics and any method-specific history columns."""
+        if self.unstructured:
+            return self._train_and_aggregate_masked(jobs, params, settings)
         aggregator = Aggregator(params, self.layout)
         metrics = TrainMetrics()
         groups: dict[float, list[ClientJob]] = {}
@@ -171,7 +187,21 @@ class Federation:
             trained = self.engine.train(self.train_model(rate), local, group, settings, metrics)
             check_finite(trained, group, metrics)
             aggregator.add(trained, selections, torch.stack([job.labels_held for job in group]))
-        return aggregator.mean(), metrics.summary()
+        return aggregator.mean(), metrics.summary(), {}
+
+    def _train_and_aggregate_masked(self, jobs: list[ClientJob], params: Params, settings: LocalSettings) -> tuple:
+        """FIARSE: every client trains the dense model under its mask; per entry, the mean over the clients whose
+        update is non-zero. Its upload could be sent sparse (a 4-byte value and a 4-byte index per non-zero
+        entry, or dense where that is smaller): counted apart from the dense ``bytes_from_clients``."""
+        metrics = TrainMetrics()
+        local = stacked_submodels(params, self.layout, [job.selection for job in jobs])
+        trained = self.engine.train(self.train_model(self.mode.global_rate), local, jobs, settings, metrics)
+        check_finite(trained, jobs, metrics)
+        labels = torch.stack([job.labels_held for job in jobs])
+        mean, nonzero = mean_of_nonzero_updates(params, trained, self.layout, labels)
+        dense = self.accounting.submodel_bytes(self.mode.global_rate)
+        sparse = sum(min(int(n) * 2 * BYTES_PER_PARAMETER, dense) for n in nonzero.tolist())
+        return mean, metrics.summary(), {"sparse_bytes_from_clients": sparse}
 
     def run_round(self, state: RunState) -> RunState:
         """One communication round; returns the new state (the input state is not modified)."""
@@ -191,7 +221,7 @@ class Federation:
         )
         started = time.perf_counter()
         try:
-            mean, train_metrics = self._train_and_aggregate(jobs, state.params, settings)
+            mean, train_metrics, method_columns = self._train_and_aggregate(jobs, state.params, settings)
         except DivergenceError as error:
             error.round = round_
             raise
@@ -205,21 +235,27 @@ class Federation:
             **train_metrics,
             "seconds_train": time.perf_counter() - started,
             **self.accounting.train_columns(jobs, settings),  # server columns 0 unless the round evaluates
+            **method_columns,
         }
         if round_ % self.config.eval_every == 0 or round_ == self.config.rounds:
             started = time.perf_counter()
             for letter, metrics in self.evaluate(params).items():
                 row.update({f"{letter}_{name}": value for name, value in metrics.items()})
             row["seconds_evaluate"] = time.perf_counter() - started
-            row.update(self.accounting.server_columns(self.eval_letters))
+            dense = self.mode.global_rate if self.unstructured else None  # FIARSE evaluates masked dense models
+            row.update(self.accounting.server_columns(self.eval_letters, dense))
         return RunState(round_, params, sampler.get_state(), [*state.history, row], method_state, server_state)
 
     def evaluate(self, params: Params) -> dict[str, dict[str, float]]:
         """Metrics of the global model at every evaluated rate, each with fresh static BN statistics."""
         results = {}
         for letter in self.eval_letters:
-            model = self.eval_model(RATE_OF_LETTER[letter])
-            load_into(model, extract(params, self.layout, model.widths))
+            if self.unstructured:  # FIARSE: the dense model keeping the largest weights of the letter's share
+                model = self.eval_model(self.mode.global_rate)
+                load_into(model, top_k_params(params, self.maskable, self._keep_fraction(RATE_OF_LETTER[letter])))
+            else:
+                model = self.eval_model(RATE_OF_LETTER[letter])
+                load_into(model, extract(params, self.layout, model.widths))
             if isinstance(self.task, ImageTask):
                 fit_static_bn(model, self.task.statistics_inputs(), self.config.stats_batch_size, self.statistics_order)
                 results[letter] = evaluate_classifier(

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from heterofl.methods.fiarse import MagnitudeMask
 from heterofl.selection import Selection, prefix_selection
 from heterofl.submodel import Params, extract, load_into, parameters_of
 from heterofl.tasks import Step, Task
@@ -54,6 +55,8 @@ class ClientJob:
     """Which units of the global model the client holds (None: HeteroFL's leading units)."""
     step_rates: tuple[float, ...] = ()
     """FjORD: the rates a local batch may train, drawn uniformly per batch; empty: always ``rate``."""
+    keep_fraction: float | None = None
+    """FIARSE: the share of the dense model's maskable entries the client keeps by magnitude; None: no mask."""
 
     def generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed)
@@ -118,11 +121,12 @@ def train_one_client(
 
     With a per-step rate schedule (FjORD) a step of rate p < ``job.rate`` runs the model of rate p
     (``model_for_rate``) on the leading units of ``model``'s parameters: gradients reach only those units.
+    With a ``keep_fraction`` (FIARSE) every step runs ``model`` with its small-magnitude weights masked.
     """
     model.train()
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
-    )
+    mask = MagnitudeMask(model, job.keep_fraction) if job.keep_fraction is not None else None
+    groups = mask.param_groups(model, settings.weight_decay) if mask is not None else model.parameters()
+    optimizer = torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
     label_mask = job.labels_held if settings.use_mask else None
     steps, generator = client_schedule(task, job, settings)
     rates = job.rate_schedule(len(steps)) or [job.rate] * len(steps)
@@ -130,10 +134,17 @@ def train_one_client(
         inputs, targets = task.batch(step, generator)
         optimizer.zero_grad(set_to_none=True)
         with settings.autocast_context(inputs.device):
-            logits = model(inputs) if rate == job.rate else _nested_forward(model, model_for_rate(rate), inputs)
+            if mask is not None:
+                logits = mask.forward(model, inputs)
+            elif rate == job.rate:
+                logits = model(inputs)
+            else:
+                logits = _nested_forward(model, model_for_rate(rate), inputs)
             loss = task.loss(logits, targets, label_mask)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
+        if mask is not None:
+            mask.decay_kept(model, settings.weight_decay)
         optimizer.step()
         metrics.add(loss, logits, targets)
     return parameters_of(model)

@@ -46,6 +46,9 @@ class MethodSpec:
     letter): only methods that move the units clients hold (windows, random subsets) still train them all."""
     scaler_by_default: bool = True
     """Whether the Scaler (activations / rate in training) is part of the method as published."""
+    unstructured: bool = False
+    """Whether clients train the dense model under a per-entry mask (FIARSE) instead of a width-reduced
+    submodel: the round trains, aggregates and evaluates such a method through the mask (``federation.py``)."""
 
     def __post_init__(self) -> None:
         if self.color not in OKABE_ITO:
@@ -64,6 +67,15 @@ _SPECS = (
     ),
     MethodSpec("fedecover", "FedEcover", "blue", "D", "heterofl.methods.fedecover:FedEcover", True),
     MethodSpec("fjord", "FjORD", "reddish purple", "v", "heterofl.methods.fjord:FjORD", scaler_by_default=False),
+    MethodSpec(
+        "fiarse",
+        "FIARSE",
+        "vermillion",
+        "P",
+        "heterofl.methods.fiarse:FIARSE",
+        scaler_by_default=False,
+        unstructured=True,
+    ),
 )
 METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in _SPECS}
 """Every method, in the order tables and figures list them (HeteroFL, the reference, first)."""
