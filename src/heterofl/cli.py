@@ -164,15 +164,36 @@ def heatmap(stats_csv, outputs, title) -> None:
 
 
 @cli.command()
+@click.option("--devices", "devices_path", required=True, type=click.Path(dir_okay=False), help="Device table (YAML).")
+@click.option("--fleet", "fleet_name", required=True, help="A fleet of the device table.")
+@click.option("--num-users", required=True, type=click.IntRange(min=1), help="Number of clients.")
+@click.option("--seed", required=True, type=int, help="Run seed (the fleet's order of devices).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Fleet file to write (JSON).")
+def fleet(devices_path, fleet_name, num_users, seed, out) -> None:
+    """Write which device class each client has (a fleet of the device table, for one number of clients and
+    seed): the file a run on the simulated clock reads (train --fleet)."""
+    from heterofl.devices import assign_fleet, read_device_table, write_fleet
+
+    check_outputs({}, {"--out": out})
+    made = assign_fleet(read_device_table(devices_path), fleet_name, num_users, seed)
+    write_fleet(made, out)
+    counts = {name: made.devices.count(name) for name in made.classes}
+    click.echo(f"{out}: {', '.join(f'{n} {c}' for n, c in counts.items())} ({made.content_hash[:12]})")
+
+
+@cli.command()
 @config_options
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's choice).")
 @click.option("--partition", "partition_path", type=click.Path(dir_okay=False), help="Partition file.")
+@click.option(
+    "--fleet", "fleet_path", type=click.Path(dir_okay=False), help="Fleet file (heterofl fleet) for --set fleet=NAME."
+)
 @click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False), help="Log file (default: OUT/train.log).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(
-    config_file, control, dataset, seed, overrides, out, threads, partition_path, device, log_file, quiet
+    config_file, control, dataset, seed, overrides, out, threads, partition_path, fleet_path, device, log_file, quiet
 ) -> None:
     """Train one configuration (resuming from OUT/checkpoint.pt when present)."""
     import torch
@@ -184,6 +205,13 @@ def train(
     config = build_config(config_file, control, dataset, seed, overrides)
     if partition_path is not None and not Path(partition_path).is_file():
         raise HeteroFLError("partition", f"{partition_path} does not exist", "a file written by 'heterofl partition'")
+    if fleet_path is not None:
+        from heterofl.devices import read_fleet
+        from heterofl.federation import check_fleet
+
+        check_fleet(config, read_fleet(fleet_path))  # a wrong or damaged fleet file before anything is written
+    elif config.fleet is not None:
+        raise HeteroFLError("--fleet", f"fleet {config.fleet!r} is set but no fleet file is given", "heterofl fleet")
     pick_device(device)  # reject a bad --device before anything is written
     check_outputs({"--out": out}, {"--log": log_file})
     log_path = Path(log_file) if log_file else Path(out) / "train.log"
@@ -191,7 +219,7 @@ def train(
     created = [p for p in (Path(out), *Path(out).parents) if not p.exists()]  # deepest first
     try:
         with run_lock(out):  # a second writer is refused before it logs anything
-            _train_with_progress(config, out, partition_path, device, quiet)
+            _train_with_progress(config, out, partition_path, device, quiet, fleet_path)
     except HeteroFLError:  # refused (data, partition, checkpoint): a new run folder must not stay behind
         _remove_created(created, log_path)
         raise
@@ -215,7 +243,7 @@ def _remove_created(created: list[Path], log_path: Path) -> None:
             break
 
 
-def _train_with_progress(config, out, partition_path, device, quiet: bool) -> None:
+def _train_with_progress(config, out, partition_path, device, quiet: bool, fleet_path=None) -> None:
     from heterofl.runner import train_run
 
     started = time.perf_counter()
@@ -236,7 +264,7 @@ def _train_with_progress(config, out, partition_path, device, quiet: bool) -> No
             bar.update(1, _progress_line(state))
             log.info("round %d: %s", state.round, _progress_line(state))
 
-        train_run(config, out, partition_path, device, on_round)
+        train_run(config, out, partition_path, device, on_round, fleet_path)
     click.echo(f"{out}: {config.rounds} rounds in {time.perf_counter() - started:.1f} s")
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,9 @@ from heterofl.models.registry import MODELS as MODEL_SPECS
 from heterofl.models.registry import model_spec
 from heterofl.rates import SPLIT_MODES, ModelMode
 from heterofl.server_update import SERVER_UPDATES
+
+FLEET_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+"""A fleet name fits a run name's ``+tag`` (``identity.RUN_NAME_PATTERN``)."""
 
 CONTROL_FIELDS = (
     "fed",
@@ -244,6 +248,14 @@ class ExperimentConfig:
     """How the server turns the clients' mean into the new global model (``server_update.SERVER_UPDATES``)."""
     server_lr: float = setting(1.0, hashed=HASHED_WHEN_SET, tag=lambda value: f"slr{value:g}", tag_order=51)
     server_momentum: float = setting(0.0, hashed=HASHED_WHEN_SET, tag=lambda value: f"smom{value:g}", tag_order=52)
+    fleet: str | None = setting(None, hashed=HASHED_WHEN_SET, tag=lambda value: f"fleet-{value}", tag_order=60)
+    """The device fleet on the simulated clock (``devices.py``, ``clock.py``); None: no clock, as before."""
+    deadline: float | None = setting(
+        None, hashed=HASHED_WHEN_SET, tag=lambda value: f"deadline{value:g}s", tag_order=61
+    )
+    """Seconds of simulated time after which a client's update is lost (only with a fleet)."""
+    overcommit: float = setting(1.0, hashed=HASHED_WHEN_SET, tag=lambda value: f"oc{value:g}", tag_order=62)
+    """Sample ceil(overcommit x K) clients and keep the first K to finish (only with a fleet)."""
 
     def __post_init__(self) -> None:
         data = dataset_spec(self.dataset)
@@ -325,6 +337,7 @@ class ExperimentConfig:
                 f"a positive proportion on the global letter, or method {movers}",
             )
         self._check_server_update()
+        self._check_clock()
         if self.precision not in PRECISIONS:
             raise HeteroFLError("precision", f"{self.precision!r} is unknown", ", ".join(PRECISIONS))
         if self.non_iid_variant not in ("reference", "distinct"):
@@ -335,6 +348,20 @@ class ExperimentConfig:
                 f"{list(self.resnet_blocks)} is not 4 positive counts",
                 "[1, 1, 1, 2] (paper) or [2, 2, 2, 2]",
             )
+
+    def _check_clock(self) -> None:
+        if self.fleet is not None and (not isinstance(self.fleet, str) or not FLEET_NAME.fullmatch(self.fleet)):
+            raise HeteroFLError("fleet", f"{self.fleet!r} is not a fleet name", "letters, digits, '.', '-', '_'")
+        deadline, overcommit = self.deadline, self.overcommit
+        if deadline is not None and (
+            isinstance(deadline, bool) or not isinstance(deadline, int | float) or not 0 < deadline < math.inf
+        ):
+            raise HeteroFLError("deadline", f"{deadline!r} is not a positive number of seconds", "a finite number > 0")
+        if isinstance(overcommit, bool) or not isinstance(overcommit, int | float) or not 1 <= overcommit <= 10:
+            raise HeteroFLError("overcommit", f"{overcommit!r} is out of range", "a number in [1, 10]")
+        for name, default in (("deadline", None), ("overcommit", 1.0)):
+            if getattr(self, name) != default and self.fleet is None:
+                raise HeteroFLError(name, "is set but no fleet is", "only with fleet: <a fleet of the device table>")
 
     def _check_server_update(self) -> None:
         if self.server_optimizer not in SERVER_UPDATES:

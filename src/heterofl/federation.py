@@ -24,10 +24,13 @@ import torch
 from heterofl.accounting import BYTES_PER_PARAMETER, RoundAccounting
 from heterofl.aggregation import Aggregator
 from heterofl.batched import make_engine
+from heterofl.clock import client_seconds, round_draws, schedule_round
 from heterofl.config import ExperimentConfig
 from heterofl.data import Dataset
 from heterofl.data.partition import Partition
 from heterofl.device import pick_device, set_precision
+from heterofl.devices import Fleet
+from heterofl.errors import HeteroFLError
 from heterofl.evaluation import evaluate_classifier, evaluate_language_model, local_pairs
 from heterofl.local_training import ClientJob, DivergenceError, LocalSettings, TrainMetrics, check_finite, client_seed
 from heterofl.methods import make_method
@@ -71,8 +74,10 @@ class Federation:
         partition: Partition,
         device: torch.device | None = None,
         engine: str | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self.config = config
+        self.fleet = check_fleet(config, fleet)
         self.mode = config.mode
         self.device = device or pick_device()
         set_precision(config.precision, self.device)
@@ -144,8 +149,8 @@ class Federation:
             rates = self.mode.draw_dynamic_rates(control.num_users, sampler)
         else:
             rates = self.fixed_rates
-        active = math.ceil(control.frac * control.num_users)
-        users = torch.randperm(control.num_users, generator=sampler)[:active].tolist()
+        sampled = self._sampled(self._active())
+        users = torch.randperm(control.num_users, generator=sampler)[:sampled].tolist()
         slots = [ClientSlot(u, rates[u], self._space_widths(rates[u])) for u in users]
         selections, method_state = self.method.select(round_, slots, self.space_sizes, self.config.seed, method_state)
         jobs = [
@@ -162,6 +167,42 @@ class Federation:
             for u, selection in zip(users, selections, strict=True)
         ]
         return jobs, method_state
+
+    def _active(self) -> int:
+        """K, the clients a round's update is made of."""
+        return math.ceil(self.config.control.frac * self.config.control.num_users)
+
+    def _sampled(self, active: int) -> int:
+        """How many clients a round samples: K, or ceil(overcommit x K) on the clock (at most every client)."""
+        if self.fleet is None:
+            return active
+        return min(self.config.control.num_users, math.ceil(self.config.overcommit * active - 1e-9))
+
+    def _clock(
+        self, round_: int, jobs: list[ClientJob], settings: LocalSettings, previous: float
+    ) -> tuple[list[ClientJob], dict, int]:
+        """The sampled clients on the simulated clock (``clock.py``): the jobs whose update the round keeps, the
+        history's clock columns, and the bytes sent to the online clients (the dropped ones downloaded too)."""
+        jitter, online = round_draws(self.fleet, [job.user for job in jobs], self.config.seed, round_)
+        sizes = [self.accounting.submodel_bytes(job.rate) for job in jobs]
+        macs = [self.accounting.client_train_macs(job, settings) for job in jobs]
+        seconds = [
+            client_seconds(self.fleet.device(job.user), size, size, work, factor)
+            for job, size, work, factor in zip(jobs, sizes, macs, jitter, strict=True)
+        ]
+        plan = schedule_round(seconds, online, self._active(), self.config.deadline)
+        dropped_classes = [self.fleet.devices[jobs[i].user] for i in plan.dropped]
+        columns = {
+            "sim_round_seconds": plan.seconds,
+            "sim_seconds": previous + plan.seconds,
+            "clients_sampled": len(jobs),
+            "clients_offline": len(plan.offline),
+            "clients_dropped": len(plan.dropped),
+            "wasted_client_train_macs": sum(macs[i] for i in plan.dropped),
+            **{f"dropped_{name}": dropped_classes.count(name) for name in self.fleet.classes},
+        }
+        sent = sum(size for size, up in zip(sizes, online, strict=True) if up)
+        return [jobs[i] for i in plan.kept], columns, sent
 
     def _keep_fraction(self, rate: float) -> float:
         """FIARSE's size of a client (or an evaluation) of ``rate``: a width-``rate`` submodel's share of the
@@ -219,14 +260,25 @@ class Federation:
             use_mask=bool(self.config.control.mask),
             autocast=torch.bfloat16 if self.config.precision == "bf16" else None,
         )
+        clock_columns, sent = {}, None
+        if self.fleet is not None:
+            previous = state.history[-1]["sim_seconds"] if state.history else 0.0
+            jobs, clock_columns, sent = self._clock(round_, jobs, settings, previous)
         started = time.perf_counter()
         try:
-            mean, train_metrics, method_columns = self._train_and_aggregate(jobs, state.params, settings)
+            if jobs:
+                mean, train_metrics, method_columns = self._train_and_aggregate(jobs, state.params, settings)
+            else:  # every sampled client was offline or late: no update this round
+                mean, train_metrics = state.params, {"train_loss": math.nan, "train_accuracy": math.nan}
+                method_columns = {"sparse_bytes_from_clients": 0} if self.unstructured else {}
         except DivergenceError as error:
             error.round = round_
             raise
         params, server_state = self.server_update(state.params, mean, state.server_state)
-        if not math.isfinite(train_metrics["train_loss"]) or not all(torch.isfinite(v).all() for v in params.values()):
+        trained = bool(jobs)
+        if (trained and not math.isfinite(train_metrics["train_loss"])) or not all(
+            torch.isfinite(v).all() for v in params.values()
+        ):
             raise DivergenceError(None, round_)
         row = {
             "round": round_,
@@ -236,7 +288,10 @@ class Federation:
             "seconds_train": time.perf_counter() - started,
             **self.accounting.train_columns(jobs, settings),  # server columns 0 unless the round evaluates
             **method_columns,
+            **clock_columns,
         }
+        if sent is not None:
+            row["bytes_to_clients"] = sent
         if round_ % self.config.eval_every == 0 or round_ == self.config.rounds:
             started = time.perf_counter()
             for letter, metrics in self.evaluate(params).items():
@@ -286,3 +341,19 @@ def stacked_submodels(params: Params, layout, selections: list[Selection]) -> Pa
         return {k: v.unsqueeze(0).expand(len(selections), *v.shape) for k, v in local.items()}
     locals_ = [extract(params, layout, s) for s in selections]
     return {k: torch.stack([loc[k] for loc in locals_]) for k in locals_[0]}
+
+
+def check_fleet(config: ExperimentConfig, fleet: Fleet | None) -> Fleet | None:
+    """The run's fleet, refused unless it is the one its settings name, for its clients and seed."""
+    if fleet is None:
+        if config.fleet is not None:
+            raise HeteroFLError("fleet", f"{config.fleet!r} is set but no fleet file was given", "--fleet FILE")
+        return None
+    expected = {"fleet": config.fleet, "num_users": config.control.num_users, "seed": config.seed}
+    found = {"fleet": fleet.name, "num_users": fleet.num_users, "seed": fleet.seed}
+    for key, value in expected.items():
+        if found[key] != value:
+            raise HeteroFLError(
+                "fleet file", f"is for {key} {found[key]!r}, the run's is {value!r}", "a fleet file made for this run"
+            )
+    return fleet

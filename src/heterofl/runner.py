@@ -20,9 +20,10 @@ from heterofl.config import ExperimentConfig
 from heterofl.data import Dataset, load_dataset, make_partition, read_partition
 from heterofl.data.partition import Partition
 from heterofl.device import pick_device
+from heterofl.devices import read_fleet
 from heterofl.divergence import detect_divergence
 from heterofl.errors import HeteroFLError
-from heterofl.federation import Federation, RunState
+from heterofl.federation import Federation, RunState, check_fleet
 from heterofl.io import save_torch, write_csv, write_text, write_yaml
 from heterofl.local_training import DivergenceError
 from heterofl.lock import run_lock
@@ -95,10 +96,12 @@ def train_run(
     partition_path: str | Path | None = None,
     device: str | None = None,
     on_round: Callable[[RunState], None] | None = None,
+    fleet_path: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Train (or resume) one run into ``out_dir`` and return its history; one writer per folder (``lock.py``)."""
+    """Train (or resume) one run into ``out_dir`` and return its history; one writer per folder (``lock.py``).
+    ``fleet_path``: the fleet file of a run on the simulated clock (``config.fleet``)."""
     with run_lock(out_dir):
-        return _train_locked(config, Path(out_dir), partition_path, device, on_round)
+        return _train_locked(config, Path(out_dir), partition_path, device, on_round, fleet_path)
 
 
 def use_deterministic_kernels(enabled: bool = True) -> None:
@@ -116,15 +119,18 @@ def _train_locked(
     partition_path: str | Path | None,
     device: str | None,
     on_round: Callable[[RunState], None] | None,
+    fleet_path: str | Path | None = None,
 ) -> pd.DataFrame:
     checkpoint = out / CHECKPOINT
     resume = read_checkpoint(checkpoint, config) if checkpoint.exists() else None  # refuse before loading data
     if os.environ.get("HETEROFL_DETERMINISTIC", "0") not in ("", "0"):  # docs/determinism.md
         use_deterministic_kernels()
+    fleet = read_fleet(fleet_path) if fleet_path is not None else None
+    check_fleet(config, fleet)  # before loading data
     dataset = load_dataset(config.dataset, config.data_root)
     partition = load_partition(config, dataset, partition_path)
     check_training_data(partition, partition_path)
-    federation = Federation(config, dataset, partition, pick_device(device))
+    federation = Federation(config, dataset, partition, pick_device(device), fleet=fleet)
     federation.build_models()  # before the RNG is seeded or restored
     if resume is not None:
         state = restore_checkpoint(resume, federation.device)
