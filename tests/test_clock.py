@@ -29,6 +29,7 @@ from heterofl.devices import (
 from heterofl.errors import HeteroFLError
 from heterofl.federation import Federation
 from heterofl.identity import run_name
+from heterofl.local_training import LocalSettings
 
 DEVICES = Path(__file__).resolve().parents[1] / "config" / "devices.yaml"
 # the MNIST CNN's parameters and forward MACs at rates a and e (tests/test_accounting.py derives them by hand)
@@ -173,8 +174,10 @@ def test_a_fleet_file_for_another_run_is_refused():
     config = ExperimentConfig.from_dict(TWO)
     with pytest.raises(HeteroFLError, match="is for seed 1, the run's is 0"):
         Federation(config, dataset, make_partition(dataset, "iid", 2, seed=0), torch.device("cpu"), fleet=fleet)
+    without = Federation(config, dataset, make_partition(dataset, "iid", 2, seed=0), torch.device("cpu"))
+    assert set(without.evaluate(without.initial_state().params)) == {"a"}  # evaluation needs no clock
     with pytest.raises(HeteroFLError, match="no fleet file was given"):
-        Federation(config, dataset, make_partition(dataset, "iid", 2, seed=0), torch.device("cpu"))
+        without.run_round(without.initial_state())  # training does
 
 
 GOOD = {"train_gflops": 1.0, "down_mbps": 2.0, "up_mbps": 3.0, "source": "a paper"}
@@ -247,3 +250,38 @@ def test_a_run_with_drops_and_jitter_resumes_bitwise(tmp_path):
         assert {k: v for k, v in row.items() if not k.startswith("seconds_")} == {
             k: v for k, v in other.items() if not k.startswith("seconds_")
         }
+
+
+def test_capability_gives_each_client_the_largest_width_its_device_finishes_in_time():
+    """Slow client 0: rate a takes 24.4 s, rate e 0.1 s; fast client 1: rate a 2.4 s (hand counts above)."""
+    slow_a, fast_a = _hand_seconds(_two_client_federation()[1])
+    assert fast_a < 10 < slow_a
+    federation, samples = _two_client_federation(deadline=10.0, capability_widths=True)
+    state = federation.initial_state()
+    jobs, _ = federation._round_jobs(1, torch.Generator().manual_seed(0), {}, _settings())
+    assert {job.user: job.rate for job in jobs} == {0: 0.0625, 1: 1.0}  # swapped against the fix mode a1-e1
+    row = federation.run_round(state).history[-1]
+    assert row["clients_unfit"] == 0 and row["clients_dropped"] == 0
+    expected = 3 * 2 * (samples[0] * MACS[0.0625] + samples[1] * MACS[1.0])
+    assert row["client_train_macs"] == expected
+
+
+def test_a_client_that_misses_the_deadline_at_every_width_is_named_and_counted(caplog):
+    federation, _ = _two_client_federation(deadline=0.05, capability_widths=True)
+    with caplog.at_level("INFO", logger="heterofl.federation"):
+        row = federation.run_round(federation.initial_state()).history[-1]
+    assert row["clients_unfit"] == 1 and row["clients_dropped"] == 1 and row["dropped_slow"] == 1
+    assert "clients [0] cannot meet the deadline even at the smallest width" in caplog.text
+
+
+def _settings():
+    return LocalSettings(lr=0.01, momentum=0.9, weight_decay=5e-4, clip_norm=1.0, epochs=2, batch_size=5, use_mask=True)
+
+
+@pytest.mark.parametrize("method", ["fedrolex", "fd", "fedecover", "fjord", "fiarse"])
+def test_every_method_trains_with_capability_widths(method):
+    federation, _ = _two_client_federation(deadline=10.0, capability_widths=True, method=method, rounds=1)
+    row = federation.run_round(federation.initial_state()).history[-1]
+    assert math.isfinite(row["train_loss"])
+    # a FIARSE client trains the dense model at every size: the slow one cannot fit the deadline at any width
+    assert (row["clients"], row["clients_unfit"]) == ((1, 1) if method == "fiarse" else (2, 0))

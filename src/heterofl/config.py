@@ -256,6 +256,9 @@ class ExperimentConfig:
     """Seconds of simulated time after which a client's update is lost (only with a fleet)."""
     overcommit: float = setting(1.0, hashed=HASHED_WHEN_SET, tag=lambda value: f"oc{value:g}", tag_order=62)
     """Sample ceil(overcommit x K) clients and keep the first K to finish (only with a fleet)."""
+    capability_widths: bool = setting(False, hashed=HASHED_WHEN_SET, tag=lambda value: "capability", tag_order=63)
+    """Each sampled client trains the largest rate of the model mode its device finishes within the deadline
+    this round (proportions of the mode are not used); only with a fleet and a deadline."""
 
     def __post_init__(self) -> None:
         data = dataset_spec(self.dataset)
@@ -359,7 +362,11 @@ class ExperimentConfig:
             raise HeteroFLError("deadline", f"{deadline!r} is not a positive number of seconds", "a finite number > 0")
         if isinstance(overcommit, bool) or not isinstance(overcommit, int | float) or not 1 <= overcommit <= 10:
             raise HeteroFLError("overcommit", f"{overcommit!r} is out of range", "a number in [1, 10]")
-        for name, default in (("deadline", None), ("overcommit", 1.0)):
+        if not isinstance(self.capability_widths, bool):
+            raise HeteroFLError("capability_widths", f"{self.capability_widths!r} is not a boolean", "true or false")
+        if self.capability_widths and self.deadline is None:
+            raise HeteroFLError("capability_widths", "is set but no deadline is", "with fleet and deadline")
+        for name, default in (("deadline", None), ("overcommit", 1.0), ("capability_widths", False)):
             if getattr(self, name) != default and self.fleet is None:
                 raise HeteroFLError(name, "is set but no fleet is", "only with fleet: <a fleet of the device table>")
 

@@ -13,6 +13,7 @@ just that state written to disk.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -44,6 +45,8 @@ from heterofl.server_update import make_server_update
 from heterofl.static_bn import fit_static_bn, statistics_order
 from heterofl.submodel import Params, extract, load_into, parameters_of
 from heterofl.tasks import ImageTask, make_task
+
+log = logging.getLogger(__name__)
 
 
 def learning_rate(config: ExperimentConfig, round_: int) -> float:
@@ -116,6 +119,8 @@ class Federation:
             else [LETTER_OF_RATE[self.mode.global_rate]]
         )
         self.accounting = RoundAccounting(self.build, self.task)
+        self.unfit_users: list[int] = []
+        """Clients of the current round whose device misses the deadline even at the smallest width."""
 
     def build_models(self) -> None:
         """Build every model the run will use, now: a model built lazily in the middle of a run would draw
@@ -142,8 +147,12 @@ class Federation:
         params = {k: v.to(self.device) for k, v in parameters_of(model).items()}
         return RunState(round=0, params=params, sampler_state=sampler.get_state())
 
-    def _round_jobs(self, round_: int, sampler: torch.Generator, method_state: dict) -> tuple[list[ClientJob], dict]:
-        """The round's clients with their rates and units; the method's state after the round."""
+    def _round_jobs(
+        self, round_: int, sampler: torch.Generator, method_state: dict, settings: LocalSettings | None = None
+    ) -> tuple[list[ClientJob], dict]:
+        """The round's clients with their rates and units; the method's state after the round. With
+        ``capability_widths`` (and the round's ``settings``) a sampled client's rate is the largest its device
+        can train within the deadline this round (:meth:`_capable_rate`)."""
         control = self.config.control
         if control.model_split_mode == "dynamic":
             rates = self.mode.draw_dynamic_rates(control.num_users, sampler)
@@ -151,22 +160,41 @@ class Federation:
             rates = self.fixed_rates
         sampled = self._sampled(self._active())
         users = torch.randperm(control.num_users, generator=sampler)[:sampled].tolist()
+        self.unfit_users = []
+        if self.config.capability_widths and settings is not None:
+            jitter, _ = round_draws(self.fleet, users, self.config.seed, round_)  # the draws the clock will use
+            rates = list(rates)
+            for user, factor in zip(users, jitter, strict=True):
+                rates[user] = self._capable_rate(round_, user, factor, settings)
         slots = [ClientSlot(u, rates[u], self._space_widths(rates[u])) for u in users]
         selections, method_state = self.method.select(round_, slots, self.space_sizes, self.config.seed, method_state)
-        jobs = [
-            ClientJob(
-                u,
-                self.mode.global_rate if self.unstructured else rates[u],  # FIARSE: every client trains dense
-                self.train_indices[u],
-                self.labels_held[u],
-                client_seed(self.config.seed, round_, u),
-                selection,
-                self.method.step_rates(rates[u]),
-                self._keep_fraction(rates[u]) if self.unstructured else None,
-            )
-            for u, selection in zip(users, selections, strict=True)
-        ]
+        jobs = [self._job(round_, u, rates[u], selection) for u, selection in zip(users, selections, strict=True)]
         return jobs, method_state
+
+    def _job(self, round_: int, user: int, rate: float, selection=None) -> ClientJob:
+        return ClientJob(
+            user,
+            self.mode.global_rate if self.unstructured else rate,  # FIARSE: every client trains dense
+            self.train_indices[user],
+            self.labels_held[user],
+            client_seed(self.config.seed, round_, user),
+            selection,
+            self.method.step_rates(rate),
+            self._keep_fraction(rate) if self.unstructured else None,
+        )
+
+    def _capable_rate(self, round_: int, user: int, jitter: float, settings: LocalSettings) -> float:
+        """The largest rate of the model mode whose time on the client's device, with this round's jitter,
+        fits the deadline; the smallest (and the client named in ``unfit_users``) when none does."""
+        device = self.fleet.device(user)
+        for rate in sorted(set(self.mode.rates), reverse=True):
+            job = self._job(round_, user, rate)
+            size = self.accounting.submodel_bytes(job.rate)
+            work = self.accounting.client_train_macs(job, settings)
+            if client_seconds(device, size, size, work, jitter) <= self.config.deadline:
+                return rate
+        self.unfit_users.append(user)
+        return min(self.mode.rates)
 
     def _active(self) -> int:
         """K, the clients a round's update is made of."""
@@ -199,6 +227,7 @@ class Federation:
             "clients_offline": len(plan.offline),
             "clients_dropped": len(plan.dropped),
             "wasted_client_train_macs": sum(macs[i] for i in plan.dropped),
+            **({"clients_unfit": len(self.unfit_users)} if self.config.capability_widths else {}),
             **{f"dropped_{name}": dropped_classes.count(name) for name in self.fleet.classes},
         }
         sent = sum(size for size, up in zip(sizes, online, strict=True) if up)
@@ -246,10 +275,11 @@ class Federation:
 
     def run_round(self, state: RunState) -> RunState:
         """One communication round; returns the new state (the input state is not modified)."""
+        if self.config.fleet is not None and self.fleet is None:
+            raise HeteroFLError("fleet", f"{self.config.fleet!r} is set but no fleet file was given", "--fleet FILE")
         round_ = state.round + 1
         sampler = torch.Generator()
         sampler.set_state(state.sampler_state)
-        jobs, method_state = self._round_jobs(round_, sampler, state.method_state)
         settings = LocalSettings(
             lr=learning_rate(self.config, round_),
             momentum=self.config.momentum,
@@ -260,6 +290,11 @@ class Federation:
             use_mask=bool(self.config.control.mask),
             autocast=torch.bfloat16 if self.config.precision == "bf16" else None,
         )
+        jobs, method_state = self._round_jobs(round_, sampler, state.method_state, settings)
+        if self.unfit_users:
+            log.info(
+                "round %d: clients %s cannot meet the deadline even at the smallest width", round_, self.unfit_users
+            )
         clock_columns, sent = {}, None
         if self.fleet is not None:
             previous = state.history[-1]["sim_seconds"] if state.history else 0.0
@@ -344,11 +379,12 @@ def stacked_submodels(params: Params, layout, selections: list[Selection]) -> Pa
 
 
 def check_fleet(config: ExperimentConfig, fleet: Fleet | None) -> Fleet | None:
-    """The run's fleet, refused unless it is the one its settings name, for its clients and seed."""
+    """The run's fleet, refused unless it is the one its settings name, for its clients and seed. None is
+    accepted (evaluation needs no clock); training refuses to run a round without it (``run_round``)."""
     if fleet is None:
-        if config.fleet is not None:
-            raise HeteroFLError("fleet", f"{config.fleet!r} is set but no fleet file was given", "--fleet FILE")
         return None
+    if config.fleet is None:
+        raise HeteroFLError("fleet file", "was given but the run sets no fleet", "--set fleet=NAME with --fleet")
     expected = {"fleet": config.fleet, "num_users": config.control.num_users, "seed": config.seed}
     found = {"fleet": fleet.name, "num_users": fleet.num_users, "seed": fleet.seed}
     for key, value in expected.items():

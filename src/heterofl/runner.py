@@ -127,6 +127,8 @@ def _train_locked(
         use_deterministic_kernels()
     fleet = read_fleet(fleet_path) if fleet_path is not None else None
     check_fleet(config, fleet)  # before loading data
+    if config.fleet is not None and fleet is None:
+        raise HeteroFLError("fleet", f"{config.fleet!r} is set but no fleet file was given", "--fleet FILE")
     dataset = load_dataset(config.dataset, config.data_root)
     partition = load_partition(config, dataset, partition_path)
     check_training_data(partition, partition_path)

@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from heterofl.data.registry import is_language, wildcard_pattern
+from heterofl.devices import read_device_table
 from heterofl.grid import expand_runs, settings_arguments
 from heterofl.errors import HeteroFLError
 from heterofl.identity import RUN_NAME_PATTERN
@@ -37,6 +38,24 @@ try:
 except HeteroFLError as _error:
     print(f"error: {_error}", file=sys.stderr)
     sys.exit(2)
+
+# Every fleet a run names must be in the device table (one line, before anything is planned).
+_fleets = sorted(
+    {run.config.fleet for run in RUNS.values() if run.config.fleet is not None}
+)
+if _fleets:
+    try:
+        _table = read_device_table(config["devices"])
+        _unknown = [name for name in _fleets if name not in _table.fleets]
+        if _unknown:
+            raise HeteroFLError(
+                "settings.fleet",
+                f"{_unknown[0]!r} is not a fleet of {config['devices']}",
+                ", ".join(_table.fleets),
+            )
+    except HeteroFLError as _error:
+        print(f"error: {_error}", file=sys.stderr)
+        sys.exit(2)
 
 R = config["results"]
 CACHE = config.get("cache")
@@ -75,6 +94,7 @@ wildcard_constraints:
     seed=r"\d+",
     users=r"\d+",
     run=RUN_NAME_PATTERN,
+    fleet=r"[A-Za-z0-9_.-]+",
 
 
 def run_of(wildcards):
@@ -90,6 +110,18 @@ def run_dir(key):
 
 def partition_of(wildcards):
     return f"{R}/partitions/{run_of(wildcards).partition_key}.json"
+
+
+def fleet_of(wildcards):
+    """The fleet file of a run on the simulated clock (settings: fleet), none otherwise."""
+    run = run_of(wildcards).config
+    if run.fleet is None:
+        return []
+    return f"{R}/fleets/{run.fleet}/users{run.control.num_users}_seed{run.seed}.json"
+
+
+def fleet_argument(wildcards, input):
+    return f"--fleet {shlex.quote(input.fleet)}" if input.fleet else ""
 
 
 def ancient_partition_of(wildcards):

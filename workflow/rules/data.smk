@@ -46,3 +46,20 @@ rule partition_heatmap:
     shell:
         "heterofl heatmap --stats {input.stats} --out {output.pdf} --out {output.png}"
         " --title '{params.title}' 2> {log}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Which device each client has, for runs on the simulated clock (settings: fleet); one file per
+# (fleet, clients, seed), from the device table (config key devices).
+rule fleet:
+    input:
+        devices=config["devices"],
+    output:
+        f"{R}/fleets/{{fleet}}/users{{users}}_seed{{seed}}.json",
+    log:
+        f"{R}/logs/fleet/{{fleet}}/users{{users}}_seed{{seed}}.log",
+    conda:
+        "../envs/heterofl.yaml"
+    shell:
+        "heterofl fleet --devices {input.devices} --fleet {wildcards.fleet} --num-users {wildcards.users}"
+        " --seed {wildcards.seed} --out {output} > {log} 2>&1"

@@ -3,6 +3,7 @@ localrules:
     tables,
     figures_results,
     partition_heatmap,
+    fleet,
 
 
 # ----------------------------------------------------------------------------------------------

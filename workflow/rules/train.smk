@@ -4,6 +4,7 @@
 rule train_run:
     input:
         partition=partition_of,
+        fleet=fleet_of,
     output:
         history=f"{RUN_FOLDER}/history.csv",
         model=f"{RUN_FOLDER}/model.pt",
@@ -20,10 +21,11 @@ rule train_run:
     params:
         control=control_of,
         settings=settings_of,
+        fleet=fleet_argument,
         device=config["device"],
     shell:
         "heterofl train --dataset {wildcards.dataset} --control {params.control}"
-        " --seed {wildcards.seed} {params.settings} --partition {input.partition}"
+        " --seed {wildcards.seed} {params.settings} --partition {input.partition} {params.fleet}"
         " --out $(dirname {output.history}) --threads {threads} --device {params.device}"
         " --quiet --log {log} 2>> {log}"
 
