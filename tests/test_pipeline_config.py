@@ -70,7 +70,7 @@ def test_each_problem_is_one_line_naming_the_key(config, expected):
 
 def test_good_config_and_the_shipped_configs_pass():
     assert check(GOOD, SCHEMA, []) == []
-    for name in ("config", "paper", "ci", "methods", "methods_published"):
+    for name in ("config", "paper", "ci", "methods", "methods_published", "fleets"):
         path = ROOT / "config" / f"{name}.yaml"
         assert check(yaml.safe_load(path.read_text()), SCHEMA, [path]) == [], name
 
