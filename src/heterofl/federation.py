@@ -219,7 +219,9 @@ class Federation:
             for job, size, work, factor in zip(jobs, sizes, macs, jitter, strict=True)
         ]
         plan = schedule_round(seconds, online, self._active(), self.config.deadline)
-        dropped_classes = [self.fleet.devices[jobs[i].user] for i in plan.dropped]
+        classes_of = [self.fleet.devices[job.user] for job in jobs]
+        dropped_classes = [classes_of[i] for i in plan.dropped]
+        kept_classes = [classes_of[i] for i in plan.kept]
         columns = {
             "sim_round_seconds": plan.seconds,
             "sim_seconds": previous + plan.seconds,
@@ -229,6 +231,8 @@ class Federation:
             "wasted_client_train_macs": sum(macs[i] for i in plan.dropped),
             **({"clients_unfit": len(self.unfit_users)} if self.config.capability_widths else {}),
             **{f"dropped_{name}": dropped_classes.count(name) for name in self.fleet.classes},
+            **{f"sampled_{name}": classes_of.count(name) for name in self.fleet.classes},
+            **{f"kept_{name}": kept_classes.count(name) for name in self.fleet.classes},
         }
         sent = sum(size for size, up in zip(sizes, online, strict=True) if up)
         return [jobs[i] for i in plan.kept], columns, sent
