@@ -200,6 +200,7 @@ def test_empty_runs_root_still_writes_fixed_files(tmp_path) -> None:
     written = build_report(tmp_path / "runs", tmp_path / "out", expected=[tmp_path / "runs" / "x"])
     names = sorted(str(p.relative_to(tmp_path / "out")) for p in written)
     assert names == [
+        "summary/clock.csv",
         "summary/cost.csv",
         "summary/history.csv",
         "summary/missing_runs.txt",

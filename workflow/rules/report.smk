@@ -17,6 +17,7 @@ rule collect_summary:
         history=f"{R}/summary/history.csv",
         missing=f"{R}/summary/missing_runs.txt",
         cost=f"{R}/summary/cost.csv",
+        clock=f"{R}/summary/clock.csv",
     log:
         f"{R}/logs/report/collect.log",
     conda:

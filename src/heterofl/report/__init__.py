@@ -8,6 +8,8 @@ Always (fixed names, safe to declare as Snakemake outputs):
 * ``{out}/summary/runs.csv``, ``{out}/summary/history.csv``: the long tables of :func:`collect_runs`;
 * ``{out}/summary/cost.csv``: bytes and MACs per run and round (:func:`heterofl.report.collect.collect_summary`;
   only runs whose ``history.csv`` records them), with per-run sums as ``total_*`` columns of ``runs.csv``;
+* ``{out}/summary/clock.csv``: the simulated clock of runs with a fleet, per run, round and device class
+  (:func:`heterofl.report.collect.collect_clock`; header only without such runs);
 * ``{out}/tables/index.md``: every table and figure written, with captions;
 * ``{out}/summary/missing_runs.txt``: expected run folders without ``config.yaml``/``eval.csv`` (empty if none).
 
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -49,8 +52,10 @@ import pandas as pd
 
 from heterofl.csv_checks import read_summary_history, read_summary_runs
 from heterofl.errors import HeteroFLError
+from heterofl.identity import tags_of
 from heterofl.io import write_csv, write_text
-from heterofl.report.collect import collect_runs, collect_summary, missing_runs
+from heterofl.report.clock import clock_curves, clock_tables, clock_tables_beside
+from heterofl.report.collect import collect_clock, collect_runs, collect_summary, missing_runs
 from heterofl.report.cost import cost_tables_beside
 from heterofl.report.figures.registry import FigureInputs, figure_spec_of
 from heterofl.report.methods import method_tables, write_method_table
@@ -117,13 +122,15 @@ def write_summary(
     folders: list[str | Path] | None = None,
     expected: list[str | Path] | None = None,
 ) -> list[Path]:
-    """Collect finished runs into ``runs.csv``/``history.csv``/``cost.csv`` and list expected-but-missing runs."""
+    """Collect finished runs into ``runs.csv``/``history.csv``/``cost.csv``/``clock.csv`` and list
+    expected-but-missing runs."""
     out = Path(summary_dir)
     runs, history, cost = collect_summary(runs_root, folders)
-    written = [out / "runs.csv", out / "history.csv", out / "missing_runs.txt", out / "cost.csv"]
+    written = [out / "runs.csv", out / "history.csv", out / "missing_runs.txt", out / "cost.csv", out / "clock.csv"]
     write_csv(written[0], runs)
     write_csv(written[1], history)
     write_csv(written[3], cost)
+    write_csv(written[4], collect_clock(runs_root, folders))
     missing = missing_runs(list(expected or []))
     write_text(written[2], "".join(f"{m}\n" for m in missing))
     if missing:
@@ -160,6 +167,7 @@ def write_tables(
     paper = heterofl_runs(runs)
     tables = with_exclusions(all_tables(seed_stats(paper, metric)) if not paper.empty else [], excluded)
     tables += with_exclusions(cost_tables_beside(runs_csv, runs), excluded)  # needs cost.csv beside runs.csv
+    tables += with_exclusions(clock_tables_beside(runs_csv, runs), excluded)  # needs clock.csv beside runs.csv
     for table in tables:
         written += write_table(out, table.stem, table.table, table.raw, table.caption, table.group, table.notes)
     comparisons = with_exclusions(method_tables(runs, metric), excluded)
@@ -193,6 +201,8 @@ def write_figures(
     if cost_csv is None and (Path(history_csv).parent / "cost.csv").is_file():
         cost_csv = Path(history_csv).parent / "cost.csv"
     cost = heterofl_runs(read_summary_cost(cost_csv)) if cost_csv is not None else None
+    clock_csv = Path(history_csv).parent / "clock.csv"
+    clock = pd.read_csv(clock_csv) if clock_csv.is_file() else None
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs are accepted
     runs, excluded = split_diverged(runs)
     if not excluded.empty and not history.empty:  # a diverged run's curve is not drawn either
@@ -201,17 +211,30 @@ def write_figures(
         return []
     paper, paper_history = heterofl_runs(runs), heterofl_runs(history)
     tables = [*all_tables(seed_stats(paper, metric)), *method_tables(runs, metric)]
-    inputs = FigureInputs(paper, paper_history, metric, cost, {t.stem: t for t in tables})
+    curves = None
+    if clock is not None and not clock.empty:
+        tables += clock_tables(runs, history, clock)
+        curves = clock_curves(clock, history)
+    inputs = FigureInputs(paper, paper_history, metric, cost, {t.stem: t for t in tables}, curves)
     return draw_figures(inputs, out)
 
 
 def heterofl_runs(frame: pd.DataFrame) -> pd.DataFrame:
     """The HeteroFL rows: the paper's tables and figures are HeteroFL's (other methods share its control
     strings and would otherwise be pooled as extra seeds); summaries from before ``method`` existed are all
-    HeteroFL."""
+    HeteroFL. Variants named by a run-name tag (``+bf16``, ``+fleet-...``, ``+server-sgd``) share the control
+    string too and stay out for the same reason; ``+blocks...`` stays in (the tables key on ``resnet_blocks``)."""
     if "method" not in frame.columns:
         return frame
-    return frame[frame["method"].fillna("heterofl") == "heterofl"].reset_index(drop=True)
+    keep = frame["method"].fillna("heterofl") == "heterofl"
+    if "run" in frame.columns:
+        keep &= frame["run"].map(_paper_variant)
+    return frame[keep].reset_index(drop=True)
+
+
+def _paper_variant(run: object) -> bool:
+    tags = tags_of(run) if isinstance(run, str) else []
+    return all(re.fullmatch(r"blocks\d+", tag) for tag in tags)
 
 
 def build_report(

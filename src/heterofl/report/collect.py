@@ -106,6 +106,71 @@ def _cost_long(history: pd.DataFrame, key: dict) -> pd.DataFrame:
     return cost[COST_COLUMNS]
 
 
+CLOCK_ROUND_COLUMNS = [
+    "sim_round_seconds",
+    "sim_seconds",
+    "clients_sampled",
+    "clients_offline",
+    "clients_dropped",
+    "wasted_client_train_macs",
+    "client_train_macs",
+]
+CLOCK_COLUMNS = [
+    *KEY_COLUMNS,
+    "data_split_mode",
+    "fleet",
+    "round",
+    *CLOCK_ROUND_COLUMNS,
+    "device_class",
+    "sampled",
+    "kept",
+    "dropped",
+]
+"""``summary/clock.csv``: one row per run on the simulated clock, round and device class (``clock.py``)."""
+
+
+def _clock_long(history: pd.DataFrame, key: dict, fleet: str) -> pd.DataFrame:
+    """One run's clock columns, one row per round and device class (its ``kept_<class>`` columns name them)."""
+    classes = [c.removeprefix("kept_") for c in history.columns if c.startswith("kept_")]
+    if not classes or not set(CLOCK_ROUND_COLUMNS) <= set(history.columns):
+        return pd.DataFrame(columns=CLOCK_COLUMNS)
+    frames = [
+        history[["round", *CLOCK_ROUND_COLUMNS]].assign(
+            device_class=name,
+            sampled=history[f"sampled_{name}"],
+            kept=history[f"kept_{name}"],
+            dropped=history[f"dropped_{name}"],
+        )
+        for name in classes
+    ]
+    return pd.concat(frames, ignore_index=True).assign(**key, fleet=fleet)[CLOCK_COLUMNS]
+
+
+def collect_clock(runs_root: str | Path | None = None, folders: list[str | Path] | None = None) -> pd.DataFrame:
+    """The simulated clock of every finished run that ran on one (``config.fleet``); empty otherwise."""
+    if folders is not None:
+        config_paths = [Path(f) / RUN_FILES["config"] for f in folders]
+    else:
+        config_paths = sorted(Path(runs_root).glob(f"*/*/*/seed*/{RUN_FILES['config']}"))
+    frames = []
+    for config_path in config_paths:
+        folder = config_path.parent
+        if not is_finished(folder) or not (folder / RUN_FILES["history"]).is_file():
+            continue
+        try:
+            config = ExperimentConfig.from_dict(read_yaml_config(config_path))
+        except Exception:  # collect_summary has logged it
+            continue
+        if config.fleet is None:
+            continue
+        row = _config_row(config)
+        key = {k: row[k] for k in [*KEY_COLUMNS, "data_split_mode"]}
+        frames.append(_clock_long(read_run_history(folder / RUN_FILES["history"]), key, config.fleet))
+    frames = [f for f in frames if not f.empty]
+    clock = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CLOCK_COLUMNS)
+    return clock.sort_values([*KEY_COLUMNS, "round", "device_class"], kind="stable").reset_index(drop=True)
+
+
 def cost_totals(cost: pd.DataFrame, history: pd.DataFrame | None) -> dict:
     """One run's sums of its accounting, or empty (NA) values unless every round of ``history`` recorded it."""
     rounds = set(history["round"].astype("int64")) if history is not None and "round" in history.columns else set()

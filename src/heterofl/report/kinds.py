@@ -67,6 +67,16 @@ TABLE_KINDS: tuple[TableKind, ...] = (
         " interval excludes zero.",
     ),
     TableKind(
+        "clock",
+        "Simulated clock",
+        "Runs on the simulated clock (``{name}``): per device fleet and setup (FedAvg waiting for every client or"
+        " with a deadline, the width methods with widths by capability), the simulated time to reach the target"
+        " accuracy and the accuracy within the time budget, each paired by seed against HeteroFL with capability"
+        " widths on the same fleet (95 % t-interval: call a setup faster only where it excludes zero), the updates"
+        " lost and client compute wasted, and the share of each device class's sampled updates that reached the"
+        " model.",
+    ),
+    TableKind(
         "cost",
         "Communication and compute",
         "Communication and client compute (``{name}``): per configuration, the megabytes moved and the client"

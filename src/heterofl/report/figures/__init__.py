@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
+import pandas as pd
 
 from heterofl.errors import OUTPUT_ERRNOS
 from heterofl.report.figures.registry import FIGURES, FigureInputs, FigureSpec, figure_spec_of
@@ -34,7 +35,10 @@ def draw_figures(inputs: FigureInputs, folder: Path) -> list[Path]:
     """Every figure of :data:`FIGURES` for every dataset (and split) of ``inputs.runs``; returns the files
     written. One figure that fails is logged and costs no other; a full or read-only disk fails them all."""
     runs = inputs.runs
-    pairs = runs[["dataset", "data_split_mode"]].drop_duplicates().sort_values(["dataset", "data_split_mode"])
+    pairs = runs[["dataset", "data_split_mode"]]
+    clock = [t.raw for stem, t in inputs.tables.items() if stem.startswith("clock_")]  # runs on the clock only
+    pairs = pd.concat([pairs, *(raw[["dataset", "data_split_mode"]] for raw in clock)]).drop_duplicates()
+    pairs = pairs.sort_values(["dataset", "data_split_mode"])
     written: list[Path] = []
     for dataset in sorted(pairs["dataset"].unique()):
         splits = pairs.loc[pairs["dataset"] == dataset, "data_split_mode"].tolist()

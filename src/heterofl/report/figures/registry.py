@@ -27,6 +27,8 @@ class FigureInputs:
     value: str
     cost: pd.DataFrame | None = None
     tables: dict = field(default_factory=dict)
+    clock_curves: pd.DataFrame | None = None
+    """Runs on the simulated clock, every method: fleet, setup, seed, round, simulated minutes, global metric."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,20 @@ FIGURES: tuple[FigureSpec, ...] = (
             " keeps the most accuracy at the narrow rates."
         ),
         draw="heterofl.report.figures.methods:draw",
+    ),
+    FigureSpec(
+        stem="time_curves",
+        per="split",
+        category="Simulated clock",
+        caption="global metric against simulated time, per device fleet and setup (runs with a fleet)",
+        description=(
+            "Accuracy against simulated time (``{name}``): the global model's metric at every evaluation against"
+            " the simulated minutes its run had spent by then (clients' download, training and upload on their"
+            " devices; the server's static BN and evaluation not included), one panel per device fleet, one line"
+            " per setup (mean over seeds, band of ± one standard deviation). Curves further left reach an accuracy"
+            " sooner on those devices."
+        ),
+        draw="heterofl.report.figures.time_curves:draw",
     ),
     FigureSpec(
         stem="partition",
