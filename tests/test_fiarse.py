@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from synthetic import image_dataset
+from synthetic import TinyImageTask, image_dataset
 
 from heterofl.config import ExperimentConfig
 from heterofl.data import make_partition
@@ -74,24 +74,6 @@ def test_each_entry_is_averaged_over_the_clients_that_changed_it_and_hold_its_la
     assert nonzero.tolist() == [2 + 2, 1 + 3]
 
 
-class _Images:
-    def __init__(self) -> None:
-        generator = torch.Generator().manual_seed(3)
-        self.x = torch.randn(40, 1, 28, 28, generator=generator)
-        self.y = torch.randint(0, 10, (40,), generator=generator)
-
-    def local_steps(self, indices, epochs, batch_size, generator):
-        from heterofl.tasks import Step
-
-        return [Step(rows) for _ in range(epochs) for rows in indices.split(batch_size)]
-
-    def batch(self, step, generator):
-        return self.x[step.rows], self.y[step.rows]
-
-    def loss(self, logits, targets, label_mask, reduction="mean"):
-        return torch.nn.functional.cross_entropy(logits, targets, reduction=reduction)
-
-
 def test_a_masked_client_changes_no_entry_below_its_threshold_even_with_weight_decay():
     torch.manual_seed(0)
     model = build_model("conv", 1.0, scale=False)
@@ -101,7 +83,7 @@ def test_a_masked_client_changes_no_entry_below_its_threshold_even_with_weight_d
     job = ClientJob(0, 1.0, torch.arange(40), torch.ones(10, dtype=torch.bool), 5, keep_fraction=1 / 16)
     settings = LocalSettings(lr=0.05, momentum=0.9, weight_decay=5e-4, clip_norm=1.0, epochs=1, batch_size=10,
                              use_mask=False)  # fmt: skip
-    after = train_one_client(model, _Images(), job, settings, TrainMetrics())
+    after = train_one_client(model, TinyImageTask(40, (1, 28, 28), seed=3), job, settings, TrainMetrics())
     changed_kept = 0
     for name in names:
         below = before[name].abs() < threshold

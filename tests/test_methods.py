@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 import torch
+from synthetic import TinyImageTask
 
 from heterofl.aggregation import aggregate
 from heterofl.config import ExperimentConfig
@@ -398,26 +399,6 @@ def test_fjord_nested_step_puts_gradient_only_on_the_leading_units():
         assert param.grad is None
 
 
-class _TinyImages:
-    num_classes = 10
-
-    def __init__(self) -> None:
-        generator = torch.Generator().manual_seed(9)
-        self.x = torch.randn(32, 1, 12, 12, generator=generator)
-        self.y = torch.randint(0, 10, (32,), generator=generator)
-
-    def local_steps(self, indices, epochs, batch_size, generator):
-        from heterofl.tasks import Step
-
-        return [Step(rows) for _ in range(epochs) for rows in indices.split(batch_size)]
-
-    def batch(self, step, generator):
-        return self.x[step.rows], self.y[step.rows]
-
-    def loss(self, logits, targets, label_mask, reduction="mean"):
-        return torch.nn.functional.cross_entropy(logits, targets, reduction=reduction)
-
-
 def test_fjord_training_at_a_smaller_step_rate_leaves_the_other_units_unchanged():
     torch.manual_seed(1)
     model = build_model("conv", 0.5)
@@ -427,7 +408,7 @@ def test_fjord_training_at_a_smaller_step_rate_leaves_the_other_units_unchanged(
         lr=0.1, momentum=0.0, weight_decay=0.0, clip_norm=1.0, epochs=1, batch_size=8, use_mask=False
     )
     after = train_one_client(
-        model, _TinyImages(), job, settings, TrainMetrics(), lambda rate: build_model("conv", rate)
+        model, TinyImageTask(), job, settings, TrainMetrics(), lambda rate: build_model("conv", rate)
     )
     widths = {f"h{i}": math.ceil(base * 0.125) for i, base in enumerate((64, 128, 256, 512))}
     for name, value in after.items():

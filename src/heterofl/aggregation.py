@@ -65,7 +65,7 @@ class Aggregator:
                 continue
             weight = torch.ones((), dtype=held.dtype, device=held.device)
             for axis in axes:
-                weight = weight * _row_weight(held, local_view.shape[axis + 1], axis, local_view.dim())
+                weight = weight * label_row_weight(held, local_view.shape[axis + 1], axis, local_view.dim())
             add_to_region(self.sums[name], dims, selection, (local_view * weight).sum(0))
             add_to_region(self.counts[name], dims, selection, weight.sum(0))
 
@@ -82,7 +82,7 @@ def _selection_key(selection) -> tuple:
     return tuple(sorted(selection.items()))
 
 
-def _row_weight(held: torch.Tensor, rows: int, axis: int, ndim: int) -> torch.Tensor:
+def label_row_weight(held: torch.Tensor, rows: int, axis: int, ndim: int) -> torch.Tensor:
     """(K, ..., rows, ...) 0/1 weights; rows past the label count are held by every client."""
     k, classes = held.shape
     if rows > classes:

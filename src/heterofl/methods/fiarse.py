@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from heterofl.aggregation import label_row_weight
 from heterofl.layout import Layout, label_axes
 from heterofl.methods.base import ClientSlot, StaticWidthMethod
 from heterofl.selection import Selection, Units
@@ -112,22 +113,12 @@ def mean_of_nonzero_updates(
         delta = trained[name] - value.unsqueeze(0)
         weight = (delta != 0).to(delta.dtype)
         for axis in label_axes(layout[name]):
-            weight = weight * _label_rows(labels_held, delta.shape[axis + 1], axis, delta.dim()).to(delta.dtype)
+            weight = weight * label_row_weight(labels_held, delta.shape[axis + 1], axis, delta.dim()).to(delta.dtype)
         nonzero += (weight.reshape(weight.shape[0], -1) != 0).sum(1)
         count = weight.sum(0)
         step = (delta * weight).sum(0) / count.clamp_min(1)
         new[name] = torch.where(count > 0, value + step, value)
     return new, nonzero
-
-
-def _label_rows(held: torch.Tensor, rows: int, axis: int, ndim: int) -> torch.Tensor:
-    """(K, ..., rows, ...) bool: rows past the label count are every client's."""
-    k, classes = held.shape
-    if rows > classes:
-        held = torch.cat([held, held.new_ones(k, rows - classes)], dim=1)
-    shape = [k] + [1] * (ndim - 1)
-    shape[axis + 1] = rows
-    return held[:, :rows].reshape(shape)
 
 
 class MagnitudeMask:
