@@ -286,3 +286,56 @@ def test_every_method_trains_with_capability_widths(method):
     assert math.isfinite(row["train_loss"])
     # a FIARSE client trains the dense model at every size: the slow one cannot fit the deadline at any width
     assert (row["clients"], row["clients_unfit"]) == ((1, 1) if method == "fiarse" else (2, 0))
+
+
+@pytest.mark.slow
+def test_a_sigkilled_run_with_drops_and_jitter_resumes_bitwise(tmp_path):
+    """The real CLI, killed at a random moment after its first checkpoint, run again, compared with an
+    uninterrupted run: model.pt bitwise, history.csv as text without the wall-clock columns."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_method_resume import history_without_timing, params_of
+
+    from heterofl.results import CHECKPOINT
+
+    fleet = tmp_path / "fleet.json"
+    write_fleet(assign_fleet(read_device_table(DEVICES), "long-tail", 10, 0), fleet)
+    settings = ["local_epochs=1", "batch_size_train=50", "eval_rates=global", "rounds=5", "eval_every=5",
+                "fleet=long-tail", "deadline=40", "overcommit=1.4"]  # fmt: skip
+
+    def command(out: Path) -> list[str]:
+        argv = ["train", "--dataset", "MNIST5k", "--control", "1_10_0.3_iid_fix_a1-e1_bn_1_1", "--threads", "1"]
+        argv += ["--quiet", "--out", str(out), "--fleet", str(fleet)]
+        for pair in settings:
+            argv += ["--set", pair]
+        return [sys.executable, "-m", "heterofl", *argv]
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    ref = subprocess.Popen(command(reference), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (killed / CHECKPOINT).exists():
+            assert process.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
+            time.sleep(0.02)
+        time.sleep(random.uniform(0.0, 0.3))
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+        assert process.returncode == -signal.SIGKILL, "the run finished before the kill"
+        done = subprocess.run(command(killed), capture_output=True, text=True, env=env, timeout=180)
+        assert done.returncode == 0, done.stderr
+        assert f"resuming {killed} from round" in (killed / "train.log").read_text()
+    finally:
+        _, err = ref.communicate(timeout=180)
+    assert ref.returncode == 0, err.decode()
+    history = history_without_timing(reference)
+    assert history["clients_dropped"].astype(int).sum() > 0  # the deadline and over-commitment dropped updates
+    assert history.equals(history_without_timing(killed))
+    for name, value in params_of(reference).items():
+        assert torch.equal(value, params_of(killed)[name]), name
