@@ -91,10 +91,7 @@ def test_the_clock_table_times_the_target_and_pairs_by_seed(tmp_path):
     assert deadline["Time to 95 % (min)"] == "- (0/2)" and reference_time_to_95(table) == "3.0 ± 0.0 (2/2)"
     assert deadline["Run time (min)"] == "3.8 ± 1.1"
     reference = table.loc[REFERENCE]
-    assert (
-        reference["Time to 90 % (min)"] == "2.0 ± 0.0 (2/2)"
-        and reference["Δ time to 90 %"] == "+0.0 [+0.0, +0.0]"
-    )
+    assert reference["Time to 90 % (min)"] == "2.0 ± 0.0 (2/2)" and reference["Δ time to 90 %"] == "+0.0 [+0.0, +0.0]"
 
 
 def reference_time_to_95(table: pd.DataFrame) -> str:
