@@ -92,6 +92,8 @@ def test_the_deadline_drops_exactly_the_late_client_and_its_update():
     row = state.history[-1]
     assert row["clients"] == 1 and row["clients_dropped"] == 1 and row["dropped_slow"] == 1 and row["dropped_fast"] == 0
     assert (row["sampled_slow"], row["kept_slow"], row["sampled_fast"], row["kept_fast"]) == (1, 0, 1, 1)
+    assert (row["sampled_samples_slow"], row["kept_samples_slow"]) == (samples[0], 0)
+    assert (row["sampled_samples_fast"], row["kept_samples_fast"]) == (samples[1], samples[1])
     assert row["sim_round_seconds"] == pytest.approx((slow + fast) / 2)  # the server waited until the deadline
     assert row["wasted_client_train_macs"] == 3 * 2 * samples[0] * MACS[1.0]
     assert row["bytes_to_clients"] == 4 * (PARAMS[1.0] + PARAMS[0.0625])  # both downloaded

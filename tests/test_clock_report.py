@@ -45,6 +45,10 @@ def write_clock_run(root: Path, settings: dict, seed: int, accuracy: list[float]
         "sampled_fast": [2] * n,
         "kept_slow": [2 - d for d in dropped],
         "kept_fast": [2] * n,
+        "sampled_samples_slow": [100 + 300] * n,  # a slow client of 100 samples and one of 300: the large one is lost
+        "kept_samples_slow": [100 if d == 1 else 400 - 400 * d // 2 for d in dropped],
+        "sampled_samples_fast": [2 * 250] * n,
+        "kept_samples_fast": [2 * 250] * n,
         f"{letter}_Global-Accuracy": accuracy,
     }
     pd.DataFrame(history).to_csv(folder / "history.csv", index=False)
@@ -85,7 +89,7 @@ def test_the_clock_table_times_the_target_and_pairs_by_seed(tmp_path):
     table = pd.read_csv(tmp_path / "tables" / "clock_MNIST5k_iid.csv").set_index("Setup")
     deadline = table.loc["FedAvg, full model, deadline 60 s"]
     assert deadline["Time to 90 % (min)"] == "3.8 ± 1.1 (2/2)"  # 3 and 4.5 minutes
-    assert deadline["Updates lost (%)"] == "25 ± 0" and deadline["Kept per class (%)"] == "fast 100, slow 50"
+    assert deadline["Updates lost (%)"] == "25 ± 0" and deadline["Data kept per class (%)"] == "fast 100, slow 25"
     assert deadline["Compute wasted (%)"] == "25 ± 0"  # 10 of 40 MACs per round
     assert deadline["Δ time to 90 %"].startswith("+1.8 [")  # (1 + 2.5) / 2 minutes later
     assert deadline["Time to 95 % (min)"] == "- (0/2)" and reference_time_to_95(table) == "3.0 ± 0.0 (2/2)"
@@ -106,7 +110,7 @@ def test_a_run_that_never_reaches_the_target_is_counted_not_averaged(tmp_path):
     write_tables(tmp_path / "summary" / "runs.csv", tmp_path / "tables")
     table = pd.read_csv(tmp_path / "tables" / "clock_MNIST5k_iid.csv").set_index("Setup")
     assert table.loc["FedAvg, full model, deadline 60 s", "Time to 90 % (min)"] == "- (0/1)"
-    assert table.loc["FedAvg, full model, deadline 60 s", "Kept per class (%)"] == "fast 100, slow 0"
+    assert table.loc["FedAvg, full model, deadline 60 s", "Data kept per class (%)"] == "fast 100, slow 0"
 
 
 @pytest.mark.filterwarnings("error")

@@ -222,6 +222,10 @@ class Federation:
         classes_of = [self.fleet.devices[job.user] for job in jobs]
         dropped_classes = [classes_of[i] for i in plan.dropped]
         kept_classes = [classes_of[i] for i in plan.kept]
+
+        def samples(positions, name: str) -> int:  # training samples of these clients of class ``name``
+            return sum(len(jobs[i].indices) for i in positions if classes_of[i] == name)
+
         columns = {
             "sim_round_seconds": plan.seconds,
             "sim_seconds": previous + plan.seconds,
@@ -233,6 +237,8 @@ class Federation:
             **{f"dropped_{name}": dropped_classes.count(name) for name in self.fleet.classes},
             **{f"sampled_{name}": classes_of.count(name) for name in self.fleet.classes},
             **{f"kept_{name}": kept_classes.count(name) for name in self.fleet.classes},
+            **{f"sampled_samples_{name}": samples(range(len(jobs)), name) for name in self.fleet.classes},
+            **{f"kept_samples_{name}": samples(plan.kept, name) for name in self.fleet.classes},
         }
         sent = sum(size for size, up in zip(sizes, online, strict=True) if up)
         return [jobs[i] for i in plan.kept], columns, sent

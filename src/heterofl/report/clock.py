@@ -6,7 +6,8 @@ From ``summary/clock.csv`` (one row per run, round and device class) and the sum
 at which the global model first reaches each of ``targets`` (at an evaluated round; the runs that never do are counted),
 the accuracy of the last evaluation within ``budget`` seconds, the share of sampled updates lost (late or beyond
 the first K) and of client compute wasted on them, and per device class the share of its sampled updates that
-reached the model. Every setup is paired by seed against HeteroFL with widths by capability on the same fleet
+reached the model (its clients' training samples; the share of its updates in runs from before samples were
+recorded). Every setup is paired by seed against HeteroFL with widths by capability on the same fleet
 (95 % t-intervals, :func:`heterofl.report.methods.paired_interval`).
 """
 
@@ -70,7 +71,11 @@ def per_run(clock: pd.DataFrame, history: pd.DataFrame, targets: tuple[float, ..
         ]
         curve = curve.assign(time=curve["round"].map(rounds["sim_seconds"])).sort_values("round")
         within = curve[curve["time"] <= budget]
-        by_class = part.groupby("device_class", sort=False)[["sampled", "kept"]].sum()
+        # the share of each class's training data that reached the model: sample-weighted where the run recorded
+        # samples, else the share of its updates (the same when its clients' shards are of one size)
+        weighted = part["sampled_samples"].notna().all() if "sampled_samples" in part else False
+        amounts = ["sampled_samples", "kept_samples"] if weighted else ["sampled", "kept"]
+        by_class = part.groupby("device_class", sort=False)[amounts].sum().set_axis(["sampled", "kept"], axis=1)
         sampled, dropped = rounds["clients_sampled"].sum(), rounds["clients_dropped"].sum()
         spent = rounds["client_train_macs"].sum() + rounds["wasted_client_train_macs"].sum()
         rows.append(
@@ -182,7 +187,7 @@ def clock_tables(
                         f"Within {budget / 60:g} min (%)": _mean_sd(runs_of["within_budget"]),
                         "Updates lost (%)": _mean_sd(runs_of["lost"], 0),
                         "Compute wasted (%)": _mean_sd(runs_of["wasted"], 0),
-                        "Kept per class (%)": ", ".join(
+                        "Data kept per class (%)": ", ".join(
                             f"{c.removeprefix('kept_')} {runs_of[c].mean():.0f}" for c in class_columns
                         ),
                         "Δ within budget": _paired(runs_of, reference, "within_budget"),
@@ -194,8 +199,8 @@ def clock_tables(
             f"{dataset} {split} on the simulated clock: per fleet and setup, mean ± sd over seeds; simulated minutes"
             f" to {reached} global accuracy (runs reaching it / runs) and the accuracy within {budget / 60:g}"
             f" simulated minutes, each Δ paired by seed against '{REFERENCE}' of the same fleet (mean [95 %"
-            " t-interval]); lost updates, wasted client compute and the share of each device class's sampled updates"
-            " that reached the model"
+            " t-interval]); lost updates, wasted client compute and the share of each device class's sampled training"
+            " data that reached the model"
         )
         tables.append(Table(f"clock_{dataset}_{split}", pd.DataFrame(rows), pd.concat(raw), caption))
     return tables

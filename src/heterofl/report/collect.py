@@ -125,13 +125,15 @@ CLOCK_COLUMNS = [
     "sampled",
     "kept",
     "dropped",
+    "sampled_samples",
+    "kept_samples",
 ]
 """``summary/clock.csv``: one row per run on the simulated clock, round and device class (``clock.py``)."""
 
 
 def _clock_long(history: pd.DataFrame, key: dict, fleet: str) -> pd.DataFrame:
-    """One run's clock columns, one row per round and device class (its ``kept_<class>`` columns name them)."""
-    classes = [c.removeprefix("kept_") for c in history.columns if c.startswith("kept_")]
+    """One run's clock columns, one row per round and device class (its ``dropped_<class>`` columns name them)."""
+    classes = [c.removeprefix("dropped_") for c in history.columns if c.startswith("dropped_")]
     if not classes or not set(CLOCK_ROUND_COLUMNS) <= set(history.columns):
         return pd.DataFrame(columns=CLOCK_COLUMNS)
     frames = [
@@ -140,6 +142,8 @@ def _clock_long(history: pd.DataFrame, key: dict, fleet: str) -> pd.DataFrame:
             sampled=history[f"sampled_{name}"],
             kept=history[f"kept_{name}"],
             dropped=history[f"dropped_{name}"],
+            sampled_samples=history.get(f"sampled_samples_{name}"),  # absent (NaN) in runs before they existed
+            kept_samples=history.get(f"kept_samples_{name}"),
         )
         for name in classes
     ]
