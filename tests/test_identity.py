@@ -121,6 +121,12 @@ SERVER_SETTINGS = ["server_optimizer", "server_lr", "server_momentum"]
 AXES = ("dataset", "model", "control", "seed")  # the experiment grid's axes, documented as such
 
 
+def test_tagged_settings_have_distinct_tag_orders():
+    """Two tags of one order would be spelled in field order, silently: every tag declares its own place."""
+    orders = [f.metadata["tag_order"] for f in dataclasses.fields(ExperimentConfig) if f.metadata.get("tag")]
+    assert len(orders) == len(set(orders)), sorted(orders)
+
+
 def test_every_setting_has_a_row_in_the_settings_table_of_the_config_readme():
     """A setting users cannot find is one they cannot set: each field is a row of config/README.md's table."""
     readme = (Path(__file__).resolve().parents[1] / "config" / "README.md").read_text().splitlines()

@@ -125,10 +125,21 @@ def test_allowed_datasets_models_and_methods_are_the_registries(monkeypatch):
     problems = check(_with("experiments.0.methods", ["mine"]), SCHEMA, [])
     allowed = ", ".join(registry.METHOD_NAMES)
     assert problems == [f"experiments.tiny.methods[0]: 'mine' is not allowed (allowed: {allowed})"]
-    line = check(_with("experiments.0.model", "mlp2"), SCHEMA, [])[0]
+    line = check(_with("experiments.0.model", "no-such-model"), SCHEMA, [])[0]
     assert line.endswith(f"(allowed: {', '.join(MODELS)})")
     line = check(_with("experiments.0.dataset", "MNIST6k"), SCHEMA, [])[0]
     assert line.endswith(f"(allowed: {', '.join(DATASETS)})")
     mine = registry.MethodSpec("mine", "Mine", "yellow", "P", "heterofl.methods.heterofl:HeteroFL")
     monkeypatch.setattr(registry, "METHOD_NAMES", (*registry.METHOD_NAMES, "mine"))
     assert check(_with("experiments.0.methods", ["heterofl", mine.name]), SCHEMA, []) == []
+
+
+def test_the_config_readme_lists_every_registered_method_and_model():
+    """The rows users read list the values by hand: a new method or model must be added there too."""
+    from heterofl.methods.registry import METHOD_NAMES
+    from heterofl.models.registry import MODELS
+
+    rows = {line.split("|")[1].strip(): line for line in (ROOT / "config" / "README.md").read_text().splitlines()
+            if line.startswith("| `")}  # fmt: skip
+    assert all(f"`{name}`" in rows["`methods`"] for name in METHOD_NAMES), rows["`methods`"]
+    assert all(f"`{name}`" in rows["`model`"] for name in MODELS), rows["`model`"]
