@@ -29,7 +29,10 @@ from heterofl.report.figures.shared import config_label, family
 from heterofl.report.seed_stats import seed_stats
 from heterofl.report.tables import interpolation_table
 
-pytestmark = pytest.mark.filterwarnings("error")  # no matplotlib, seaborn or pandas warning while drawing
+pytestmark = [
+    pytest.mark.filterwarnings("error"),  # no matplotlib, seaborn or pandas warning while drawing
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),  # another test's leak, reported wherever GC runs
+]
 
 DATASET = "MNIST5k"
 SPLITS = ("iid", "non-iid-2")

@@ -6,7 +6,9 @@ and every failure the user can fix is printed as one line (no traceback) with a 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -247,14 +249,18 @@ def _train_with_progress(config, out, partition_path, device, quiet: bool, fleet
     from heterofl.runner import train_run
 
     started = time.perf_counter()
-    with click.progressbar(
-        length=config.rounds,
-        label=config.control.format(),
-        show_eta=True,
-        show_pos=True,
-        file=sys.stderr if not quiet else open("/dev/null", "w"),  # noqa: SIM115
-        item_show_func=lambda line: line,
-    ) as bar:
+    quiet_stream = open(os.devnull, "w") if quiet else contextlib.nullcontext(sys.stderr)  # noqa: SIM115
+    with (
+        quiet_stream as stream,
+        click.progressbar(  # the null stream is closed, not left to the collector
+            length=config.rounds,
+            label=config.control.format(),
+            show_eta=True,
+            show_pos=True,
+            file=stream,
+            item_show_func=lambda line: line,
+        ) as bar,
+    ):
         previous = {"round": None}
 
         def on_round(state) -> None:
