@@ -207,13 +207,11 @@ def train(
     config = build_config(config_file, control, dataset, seed, overrides)
     if partition_path is not None and not Path(partition_path).is_file():
         raise HeteroFLError("partition", f"{partition_path} does not exist", "a file written by 'heterofl partition'")
-    if fleet_path is not None:
+    if fleet_path is not None or config.fleet is not None:  # a wrong, damaged or missing fleet file, up front
         from heterofl.devices import read_fleet
         from heterofl.federation import check_fleet
 
-        check_fleet(config, read_fleet(fleet_path))  # a wrong or damaged fleet file before anything is written
-    elif config.fleet is not None:
-        raise HeteroFLError("--fleet", f"fleet {config.fleet!r} is set but no fleet file is given", "heterofl fleet")
+        check_fleet(config, read_fleet(fleet_path) if fleet_path is not None else None, training=True)
     pick_device(device)  # reject a bad --device before anything is written
     check_outputs({"--out": out}, {"--log": log_file})
     log_path = Path(log_file) if log_file else Path(out) / "train.log"

@@ -285,8 +285,7 @@ class Federation:
 
     def run_round(self, state: RunState) -> RunState:
         """One communication round; returns the new state (the input state is not modified)."""
-        if self.config.fleet is not None and self.fleet is None:
-            raise HeteroFLError("fleet", f"{self.config.fleet!r} is set but no fleet file was given", "--fleet FILE")
+        check_fleet(self.config, self.fleet, training=True)
         round_ = state.round + 1
         sampler = torch.Generator()
         sampler.set_state(state.sampler_state)
@@ -388,10 +387,12 @@ def stacked_submodels(params: Params, layout, selections: list[Selection]) -> Pa
     return {k: torch.stack([loc[k] for loc in locals_]) for k in locals_[0]}
 
 
-def check_fleet(config: ExperimentConfig, fleet: Fleet | None) -> Fleet | None:
+def check_fleet(config: ExperimentConfig, fleet: Fleet | None, training: bool = False) -> Fleet | None:
     """The run's fleet, refused unless it is the one its settings name, for its clients and seed. None is
-    accepted (evaluation needs no clock); training refuses to run a round without it (``run_round``)."""
+    accepted for evaluation (it needs no clock), not for ``training`` a run whose settings name a fleet."""
     if fleet is None:
+        if training and config.fleet is not None:
+            raise HeteroFLError("fleet", f"{config.fleet!r} is set but no fleet file was given", "--fleet FILE")
         return None
     if config.fleet is None:
         raise HeteroFLError("fleet file", "was given but the run sets no fleet", "--set fleet=NAME with --fleet")

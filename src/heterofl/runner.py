@@ -126,9 +126,7 @@ def _train_locked(
     if os.environ.get("HETEROFL_DETERMINISTIC", "0") not in ("", "0"):  # docs/determinism.md
         use_deterministic_kernels()
     fleet = read_fleet(fleet_path) if fleet_path is not None else None
-    check_fleet(config, fleet)  # before loading data
-    if config.fleet is not None and fleet is None:
-        raise HeteroFLError("fleet", f"{config.fleet!r} is set but no fleet file was given", "--fleet FILE")
+    check_fleet(config, fleet, training=True)  # before loading data
     dataset = load_dataset(config.dataset, config.data_root)
     partition = load_partition(config, dataset, partition_path)
     check_training_data(partition, partition_path)
