@@ -8,7 +8,9 @@
 # Writes into OUTDIR: env.txt (GPU, driver, versions), check.log (everything printed), tests.xml (JUnit),
 # round_speed_conv.csv, round_speed_resnet.csv, round_speed_tf32.csv, round_speed_bf16.csv (every timed
 # round, as benchmarks/round_speed.py writes them). Each step has its own time limit, so that one slow step cannot
-# cost the others; about 6 minutes on one H100 (estimated: it has not run on one yet).
+# cost the others; the limits add up to 7 minutes, which leaves a device lease of 15 minutes room for a
+# partial rerun; round_speed.py writes its CSV after every round, so a step stopped by its limit keeps the rounds
+# it finished.
 set -u
 out=${1:?usage: bash benchmarks/device_check.sh OUTDIR}
 mkdir -p "$out"
@@ -37,19 +39,19 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log it, remembe
 } >"$out/env.txt" 2>&1
 cat "$out/env.txt" | tee -a "$log"
 
-step tests 120 python3 -m pytest -q -p no:cacheprovider --junitxml="$out/tests.xml" \
+step tests 80 python3 -m pytest -q -p no:cacheprovider --junitxml="$out/tests.xml" \
     tests/test_device.py "tests/test_data.py::test_augment_batch_on_cuda_matches_cpu"
 
 # HETEROFL_CHECK_DEVICE / HETEROFL_CHECK_SCALE let the script itself be tried on a CPU with small sizes
 read -r -a scale <<<"${HETEROFL_CHECK_SCALE:---paper-scale}"
 bench=(python3 benchmarks/round_speed.py --device "${HETEROFL_CHECK_DEVICE:-cuda}" "${scale[@]}" --methods heterofl)
-step bench-conv 150 "${bench[@]}" --workloads conv-a1,conv-fix5 --engines sequential,batched --rounds 2 \
+step bench-conv 110 "${bench[@]}" --workloads conv-a1,conv-fix5 --engines sequential,batched --rounds 2 \
     --csv "$out/round_speed_conv.csv"
-step bench-resnet 170 "${bench[@]}" --workloads resnet-fix5 --engines sequential,batched --rounds 1 \
+step bench-resnet 130 "${bench[@]}" --workloads resnet-fix5 --engines sequential,batched --rounds 1 \
     --csv "$out/round_speed_resnet.csv"
-step bench-tf32 90 "${bench[@]}" --workloads conv-a1,resnet-fix5 --engines batched --rounds 1 --precision tf32 \
+step bench-tf32 60 "${bench[@]}" --workloads conv-a1,resnet-fix5 --engines batched --rounds 1 --precision tf32 \
     --csv "$out/round_speed_tf32.csv"
-step bench-bf16 90 "${bench[@]}" --workloads conv-a1 --engines sequential --rounds 1 --precision bf16 \
+step bench-bf16 40 "${bench[@]}" --workloads conv-a1 --engines sequential --rounds 1 --precision bf16 \
     --csv "$out/round_speed_bf16.csv"
 
 echo "device check finished with status $status" | tee -a "$log"
