@@ -7,10 +7,11 @@
 #
 # Writes into OUTDIR: env.txt (GPU, driver, versions), check.log (everything printed), tests.xml (JUnit),
 # round_speed_conv.csv, round_speed_resnet.csv, round_speed_tf32.csv, round_speed_bf16.csv (every timed
-# round, as benchmarks/round_speed.py writes them). Each step has its own time limit, so that one slow step cannot
-# cost the others; the limits add up to 7 minutes, which leaves a device lease of 15 minutes room for a
-# partial rerun; round_speed.py writes its CSV after every round, so a step stopped by its limit keeps the rounds
-# it finished.
+# round, as benchmarks/round_speed.py writes them), cuda_vs_cpu.txt (how far a CUDA round lands from the CPU's,
+# in float32 and float64). Each step has its own time limit, so that one slow step cannot cost the others; the
+# limits, set from the first run on an H200 (benchmarks/gpu/README.md: a paper-scale round takes 5-33 s there),
+# add up to 8 minutes, which leaves a 15-minute device lease room to rerun the steps that failed;
+# round_speed.py writes its CSV after every round, so a step stopped by its limit keeps the rounds it finished.
 set -u
 out=${1:?usage: bash benchmarks/device_check.sh OUTDIR}
 mkdir -p "$out"
@@ -45,13 +46,16 @@ step tests 80 python3 -m pytest -q -p no:cacheprovider --junitxml="$out/tests.xm
 # HETEROFL_CHECK_DEVICE / HETEROFL_CHECK_SCALE let the script itself be tried on a CPU with small sizes
 read -r -a scale <<<"${HETEROFL_CHECK_SCALE:---paper-scale}"
 bench=(python3 benchmarks/round_speed.py --device "${HETEROFL_CHECK_DEVICE:-cuda}" "${scale[@]}" --methods heterofl)
-step bench-conv 110 "${bench[@]}" --workloads conv-a1,conv-fix5 --engines sequential,batched --rounds 2 \
+step cuda-vs-cpu 70 bash -c "set -o pipefail; { python3 benchmarks/cuda_vs_cpu.py --cases resnet,conv --float64 &&
+    python3 benchmarks/cuda_vs_cpu.py --cases resnet; } 2>&1 | tee '$out/cuda_vs_cpu.txt'"
+
+step bench-conv 110 "${bench[@]}" --workloads conv-a1,conv-fix5 --engines sequential,batched --rounds 1 \
     --csv "$out/round_speed_conv.csv"
-step bench-resnet 130 "${bench[@]}" --workloads resnet-fix5 --engines sequential,batched --rounds 1 \
+step bench-resnet 140 "${bench[@]}" --workloads resnet-fix5 --engines sequential,batched --rounds 1 \
     --csv "$out/round_speed_resnet.csv"
-step bench-tf32 60 "${bench[@]}" --workloads conv-a1,resnet-fix5 --engines batched --rounds 1 --precision tf32 \
+step bench-tf32 45 "${bench[@]}" --workloads conv-a1 --engines batched --rounds 1 --precision tf32 \
     --csv "$out/round_speed_tf32.csv"
-step bench-bf16 40 "${bench[@]}" --workloads conv-a1 --engines sequential --rounds 1 --precision bf16 \
+step bench-bf16 60 "${bench[@]}" --workloads conv-a1 --engines sequential --rounds 1 --precision bf16 \
     --csv "$out/round_speed_bf16.csv"
 
 echo "device check finished with status $status" | tee -a "$log"

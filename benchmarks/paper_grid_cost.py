@@ -11,7 +11,12 @@ test set at every evaluated rate, every ``eval_every`` rounds. MACs come from th
 Device-hours = FLOPs / achieved FLOP/s. The achieved rate is what ``round_speed.py`` measures (``--tflops``,
 e.g. the paper-scale rounds of ``benchmarks/device_check.sh`` on a GPU); the grid's FLOPs do not depend on it.
 
-Usage: ``python benchmarks/paper_grid_cost.py [--config config/paper.yaml] [--tflops 5,10,20]``
+``--seconds-per-round`` instead takes measured wall seconds of one round per group (e.g. the H200's in
+``benchmarks/gpu/``): hours = runs x rounds x seconds per round, which counts what FLOPs do not (kernel launches
+at batch size 10, per-round static BN and test). A group without a measurement shows "-".
+
+Usage: ``python benchmarks/paper_grid_cost.py [--config config/paper.yaml] [--tflops 5,10,20]
+[--seconds-per-round "MNIST conv=5.31,CIFAR10 resnet18=22.1"]``
 """
 
 from __future__ import annotations
@@ -97,36 +102,59 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", default="config/paper.yaml")
     parser.add_argument("--tflops", default="5,10,20", help="achieved TFLOP/s to convert FLOPs into device-hours")
+    parser.add_argument(
+        "--seconds-per-round",
+        default="",
+        help='measured seconds per round per group, e.g. "MNIST conv=5.31,CIFAR10 resnet18=22.1"',
+    )
     args = parser.parse_args()
+    measured = {
+        name.strip(): float(value)
+        for name, value in (item.split("=") for item in args.seconds_per_round.split(",") if item)
+    }
     with open(args.config) as handle:
         pipeline = yaml.safe_load(handle)
     runs = expand_runs(pipeline)
     macs = MacCounter()
-    totals: dict[str, dict[str, float]] = defaultdict(lambda: {"runs": 0, "train": 0.0, "server": 0.0})
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: {"runs": 0, "train": 0.0, "server": 0.0, "rounds": 0})
     for run in runs:
         flops = run_flops(run.config, macs)
         group = totals[f"{run.config.dataset} {run.config.model}"]
         group["runs"] += 1
         group["train"] += flops["train"]
         group["server"] += flops["server"]
+        group["rounds"] += run.config.rounds
     rates = [float(t) for t in args.tflops.split(",")]
     print(f"{args.config}: {len(runs)} runs; PFLOP = 1e15 floating-point operations")
     print(
         "| dataset model | runs | training PFLOP | static BN + test PFLOP | total PFLOP | "
         + " | ".join(f"hours at {t:g} TFLOP/s" for t in rates)
-        + " |"
+        + (" | rounds | hours at measured s/round |" if measured else " |")
     )
-    print("|---|---:|---:|---:|---:|" + "---:|" * len(rates))
-    grand = {"runs": 0, "train": 0.0, "server": 0.0}
+    print("|---|---:|---:|---:|---:|" + "---:|" * len(rates) + ("---:|---:|" if measured else ""))
+    grand = {"runs": 0, "train": 0.0, "server": 0.0, "rounds": 0}
+    measured_hours, unmeasured = 0.0, []
     for name, group in [*sorted(totals.items()), ("all", grand)]:
         if name != "all":
             for k in grand:
                 grand[k] += group[k]
         total = group["train"] + group["server"]
         hours = " | ".join(f"{total / (t * 1e12) / 3600:,.0f}" for t in rates)
+        wall = ""
+        if measured:
+            if name == "all":
+                wall = f" | {group['rounds']:,} | {measured_hours:,.0f}" + (
+                    f" (without {', '.join(unmeasured)})" if unmeasured else ""
+                )
+            elif name in measured:
+                measured_hours += group["rounds"] * measured[name] / 3600
+                wall = f" | {group['rounds']:,} | {group['rounds'] * measured[name] / 3600:,.0f}"
+            else:
+                unmeasured.append(name)
+                wall = f" | {group['rounds']:,} | -"
         print(
             f"| {name} | {group['runs']} | {group['train'] / 1e15:,.1f} | {group['server'] / 1e15:,.1f} "
-            f"| {total / 1e15:,.1f} | {hours} |"
+            f"| {total / 1e15:,.1f} | {hours}{wall} |"
         )
 
 
