@@ -16,7 +16,7 @@ from heterofl.batched import make_engine
 from heterofl.config import ExperimentConfig
 from heterofl.data import Dataset, make_partition
 from heterofl.federation import Federation
-from heterofl.methods import METHOD_NAMES
+from heterofl.methods import METHOD_NAMES, METHODS
 from heterofl.rates import RATE_OF_LETTER
 
 
@@ -42,7 +42,7 @@ def _round(dataset: Dataset, control: str, engine: str, extra: dict, rounds: int
     users = config.control.num_users
     federation = Federation(config, dataset, make_partition(dataset, scheme, users, seed=0), torch.device("cpu"))
     federation.engine = make_engine(engine, federation.train_model, federation.task)
-    for rate in RATE_OF_LETTER.values():
+    for rate in RATE_OF_LETTER.values() if federation.depth_of is None else federation.depth_of:
         for module in federation.train_model(rate).modules():
             if isinstance(module, nn.Dropout):
                 module.p = 0.0
@@ -99,13 +99,22 @@ def float64():
     torch.set_default_dtype(torch.float32)
 
 
-@pytest.mark.parametrize("method", [m for m in METHOD_NAMES if m != "heterofl"])
-@pytest.mark.parametrize("case", ["conv", "transformer"])
+@pytest.mark.parametrize(
+    ("case", "method"),
+    [
+        (case, method)
+        for case in ("conv", "transformer")
+        for method in METHOD_NAMES
+        if method != "heterofl" and not (case == "transformer" and METHODS[method].depth_exits)
+    ],
+)
 def test_batched_engine_matches_sequential_for_every_method(case: str, method: str, float64) -> None:
-    """Two rounds, so FedRolex's window has moved and FedEcover's pools carry over between rounds."""
+    """Two rounds, so FedRolex's window has moved and FedEcover's pools carry over between rounds; the depth
+    methods (conv only: the transformer has no stages) with three depth levels, DepthFL's distillation on."""
     if case == "conv":
         dataset = image_dataset("MNIST5k", (1, 8, 8), 96, 16)
-        control, extra = "1_5_1_non-iid-2_fix_a1-b1-e1_bn_1_1", {"local_epochs": 1, "batch_size_train": 8}
+        mode = "a1-b1-c1" if METHODS[method].depth_exits else "a1-b1-e1"
+        control, extra = f"1_5_1_non-iid-2_fix_{mode}_bn_1_1", {"local_epochs": 1, "batch_size_train": 8}
     else:
         dataset, control, extra = _text(rows=4, length=64), "1_4_1_iid_fix_a1-b1-e1_bn_1_1", {"local_epochs": 1}
     _assert_same_round(dataset, control, {**extra, "method": method}, "batched", rounds=2, tolerance=1e-9)

@@ -49,7 +49,9 @@ from heterofl.local_training import (
     SequentialEngine,
     TrainMetrics,
     client_schedule,
+    local_loss,
 )
+from heterofl.models.exits import prediction_logits
 from heterofl.submodel import Params
 from heterofl.tasks import MaskedLMTask, Task
 
@@ -64,7 +66,9 @@ class BatchedEngine:
 
     FjORD's clients train a different nested width at every batch, so they share no architecture from
     step to step; their groups train one client at a time with the sequential code. So do FIARSE's masked
-    clients (their masks differ per client and per step) and runs with
+    clients (their masks differ per client and per step), InclusiveFL's (they hold exits their loss does not
+    reach: torch's SGD leaves a parameter without a gradient untouched, weight decay included, which a
+    vmapped gradient of zeros cannot express) and runs with
     ``precision: bf16``: in torch 2.14 the backward of a vmapped BatchNorm under autocast fails ("expected
     scalar type BFloat16 but found Float"; without BatchNorm it works).
     """
@@ -80,26 +84,27 @@ class BatchedEngine:
         self, model: nn.Module, local: Params, jobs: list[ClientJob], settings: LocalSettings, metrics: TrainMetrics
     ) -> Params:
         masked_or_nested = any(job.step_rates or job.keep_fraction is not None for job in jobs)
-        if masked_or_nested or settings.autocast is not None:
+        untrained_exits = getattr(model, "stage_exits", None) == "last"
+        if masked_or_nested or untrained_exits or settings.autocast is not None:
             return self.sequential.train(model, local, jobs, settings, metrics)
         return self._train_group(model, local, jobs, settings, metrics)
 
     def _step_function(self, model: nn.Module) -> Callable:
-        """``(params, inputs, targets, mask) -> (grads, (loss, correct))``, vmapped over clients."""
+        """``(params, inputs, targets, mask, distill_weight) -> (grads, (loss, correct))``, vmapped over clients."""
         key = id(model)
         if key not in self._steps:
             task = self.task
 
-            def client_loss(params, inputs, targets, mask):
-                logits = functional_call(model, params, (inputs,))
-                loss = task.loss(logits, targets, mask)
-                correct = (logits.argmax(-1) == targets).sum()
+            def client_loss(params, inputs, targets, mask, distill_weight):
+                output = functional_call(model, params, (inputs,))
+                loss = local_loss(task, output, targets, mask, distill_weight)
+                correct = (prediction_logits(output).argmax(-1) == targets).sum()
                 return loss, (loss.detach(), correct)
 
             grad_fn = grad_and_value(client_loss, has_aux=True)
             self._steps[key] = {
-                True: vmap(grad_fn, in_dims=(0, 0, 0, 0), randomness="different"),
-                False: vmap(grad_fn, in_dims=(0, 0, 0, None), randomness="different"),
+                True: vmap(grad_fn, in_dims=(0, 0, 0, 0, None), randomness="different"),
+                False: vmap(grad_fn, in_dims=(0, 0, 0, None, None), randomness="different"),
             }
         return self._steps[key]
 
@@ -154,7 +159,9 @@ class BatchedEngine:
     ) -> None:
         """One SGD step of every stacked client, in place (clip_grad_norm_ then torch.optim.SGD)."""
         with torch.enable_grad():
-            grads, (_, (loss, correct)) = steps_fn[masks is not None](params, inputs, targets, masks)
+            grads, (_, (loss, correct)) = steps_fn[masks is not None](
+                params, inputs, targets, masks, settings.distill_weight
+            )
         k = inputs.shape[0]
         norms = torch.stack([torch.linalg.vector_norm(g.reshape(k, -1), 2, dim=1) for g in grads.values()])
         total = torch.linalg.vector_norm(norms, 2, dim=0)

@@ -21,10 +21,10 @@ from heterofl.data.registry import DATASETS as DATASET_SPECS
 from heterofl.data.registry import dataset_spec
 from heterofl.data.splits import SPLIT_ALLOWED, validate_split_mode
 from heterofl.errors import HeteroFLError
-from heterofl.methods.registry import METHODS, method_spec
+from heterofl.methods.registry import METHODS, depth_level, method_spec
 from heterofl.models.registry import MODELS as MODEL_SPECS
 from heterofl.models.registry import model_spec
-from heterofl.rates import SPLIT_MODES, ModelMode
+from heterofl.rates import SPLIT_MODES, ModelMode, letters_up_to
 from heterofl.server_update import SERVER_UPDATES
 
 FLEET_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -339,6 +339,8 @@ class ExperimentConfig:
                 " never train the global model's outer units",
                 f"a positive proportion on the global letter, or method {movers}",
             )
+        if spec.depth_exits is not None:
+            self._check_depth_levels()
         self._check_server_update()
         self._check_clock()
         if self.precision not in PRECISIONS:
@@ -350,6 +352,24 @@ class ExperimentConfig:
                 "resnet_blocks",
                 f"{list(self.resnet_blocks)} is not 4 positive counts",
                 "[1, 1, 1, 2] (paper) or [2, 2, 2, 2]",
+            )
+
+    def _check_depth_levels(self) -> None:
+        """A depth method needs a model with stages, and every letter of the model mode must name a depth."""
+        stages = model_spec(self.model).stages
+        if not stages:
+            staged = ", ".join(name for name, spec in MODEL_SPECS.items() if spec.stages)
+            raise HeteroFLError("model", f"{self.model!r} has no stages for method {self.method!r}", staged)
+        mode = self.mode
+        levels = {r: depth_level(r, mode.global_rate, stages) for r in mode.rates}
+        if min(levels.values()) < 1:
+            letters = letters_up_to(mode.global_rate)[:stages]
+            usable = [f"{letter} ({stages - i} stages)" for i, letter in enumerate(letters)]
+            raise HeteroFLError(
+                "model_mode",
+                f"{self.control.model_mode!r} names a depth below one stage under method {self.method!r}"
+                f" ({self.model} has {stages} stages; the global letter holds all, each letter below one fewer)",
+                ", ".join(usable),
             )
 
     def _check_clock(self) -> None:

@@ -1,6 +1,7 @@
 """The federated round: sample clients, select their units, train, aggregate, evaluate every rate.
 
-One round is the same for every method (HeteroFL, FedRolex, Federated Dropout, FedEcover, FjORD): the
+One round is the same for every method (HeteroFL, FedRolex, Federated Dropout, FedEcover, FjORD, and the
+depth methods DepthFL and InclusiveFL, whose rates name depth levels of a model with an exit per stage): the
 method (``methods/``) only says which units each sampled client holds; the round extracts those
 submodels, hands every group of clients of one rate to the engine (which only trains), and aggregates
 what comes back through the same selections. FIARSE (``methods/fiarse.py``, an *unstructured* method)
@@ -37,8 +38,9 @@ from heterofl.local_training import ClientJob, DivergenceError, LocalSettings, T
 from heterofl.methods import make_method
 from heterofl.methods.base import ClientSlot
 from heterofl.methods.fiarse import maskable_names, mean_of_nonzero_updates, top_k_params
-from heterofl.methods.registry import method_spec
-from heterofl.models import model_factory
+from heterofl.methods.registry import depth_level, method_spec
+from heterofl.models import model_factory, model_spec
+from heterofl.models.exits import distillation_weight
 from heterofl.rates import LETTER_OF_RATE, RATE_OF_LETTER, letters_up_to
 from heterofl.selection import Selection, space_sizes, space_widths
 from heterofl.server_update import make_server_update
@@ -88,7 +90,10 @@ class Federation:
         self.partition = partition
         control = config.control
         self.method = make_method(config.method)
-        self.unstructured = method_spec(config.method).unstructured
+        spec = method_spec(config.method)
+        self.unstructured = spec.unstructured
+        self.depth_exits = spec.depth_exits
+        self.depth_of = depth_levels(config) if self.depth_exits is not None else None
         self.server_update = make_server_update(config)
         self.build = model_factory(
             config.model,
@@ -98,6 +103,8 @@ class Federation:
             num_classes=dataset.num_classes,
             in_channels=int(dataset.train_x.shape[1]) if dataset.train_x.dim() == 4 else 1,
             resnet_blocks=config.resnet_blocks,
+            stage_exits=self.depth_exits,
+            depth_of=self.depth_of,
         )
         self.labels_held = partition.label_mask(dataset.num_classes).to(self.device)
         self.train_indices = [torch.as_tensor(ix, dtype=torch.long) for ix in partition.train_indices]
@@ -118,6 +125,8 @@ class Federation:
             if config.eval_rates == "all"
             else [LETTER_OF_RATE[self.mode.global_rate]]
         )
+        if self.depth_of is not None:  # depth methods: the letters that name a depth level
+            self.eval_letters = [letter for letter in self.eval_letters if RATE_OF_LETTER[letter] in self.depth_of]
         self.accounting = RoundAccounting(self.build, self.task)
         self.unfit_users: list[int] = []
         """Clients of the current round whose device misses the deadline even at the smallest width."""
@@ -298,6 +307,7 @@ class Federation:
             batch_size=self.config.batch_size_train,
             use_mask=bool(self.config.control.mask),
             autocast=torch.bfloat16 if self.config.precision == "bf16" else None,
+            distill_weight=distillation_weight(round_, self.config.rounds) if self.depth_exits == "all" else 0.0,
         )
         jobs, method_state = self._round_jobs(round_, sampler, state.method_state, settings)
         if self.unfit_users:
@@ -385,6 +395,14 @@ def stacked_submodels(params: Params, layout, selections: list[Selection]) -> Pa
         return {k: v.unsqueeze(0).expand(len(selections), *v.shape) for k, v in local.items()}
     locals_ = [extract(params, layout, s) for s in selections]
     return {k: torch.stack([loc[k] for loc in locals_]) for k in locals_[0]}
+
+
+def depth_levels(config: ExperimentConfig) -> dict[float, int]:
+    """Rate -> depth level for a depth method: every letter up to the global one that names at least one stage."""
+    stages = model_spec(config.model).stages
+    global_rate = config.mode.global_rate
+    levels = {rate: depth_level(rate, global_rate, stages) for rate in RATE_OF_LETTER.values() if rate <= global_rate}
+    return {rate: level for rate, level in levels.items() if level >= 1}
 
 
 def check_fleet(config: ExperimentConfig, fleet: Fleet | None, training: bool = False) -> Fleet | None:

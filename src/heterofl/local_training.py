@@ -19,6 +19,7 @@ from torch import nn
 from torch.func import functional_call
 
 from heterofl.methods.fiarse import MagnitudeMask
+from heterofl.models.exits import exit_loss, prediction_logits
 from heterofl.selection import Selection, prefix_selection
 from heterofl.submodel import Params, extract, load_into, parameters_of
 from heterofl.tasks import Step, Task
@@ -37,9 +38,23 @@ class LocalSettings:
     use_mask: bool
     autocast: torch.dtype | None = None
     """bf16 for ``precision: bf16`` (forward and loss under ``torch.autocast``); None: the tensors' own dtype."""
+    distill_weight: float = 0.0
+    """DepthFL's weight of mutual self-distillation among a client's exits this round (``models/exits.py``)."""
 
     def autocast_context(self, device: torch.device) -> torch.autocast:
         return torch.autocast(device.type, dtype=self.autocast, enabled=self.autocast is not None)
+
+    def loss(self, task: Task, output, targets: torch.Tensor, label_mask: torch.Tensor | None) -> torch.Tensor:
+        return local_loss(task, output, targets, label_mask, self.distill_weight)
+
+
+def local_loss(
+    task: Task, output, targets: torch.Tensor, label_mask: torch.Tensor | None, distill_weight: float
+) -> torch.Tensor:
+    """The task's loss, or DepthFL's over several exits when the model returns a tuple of exit logits."""
+    if isinstance(output, tuple):
+        return exit_loss(output, targets, label_mask, distill_weight)
+    return task.loss(output, targets, label_mask)
 
 
 @dataclass(frozen=True)
@@ -140,13 +155,13 @@ def train_one_client(
                 logits = model(inputs)
             else:
                 logits = _nested_forward(model, model_for_rate(rate), inputs)
-            loss = task.loss(logits, targets, label_mask)
+            loss = settings.loss(task, logits, targets, label_mask)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
         if mask is not None:
             mask.decay_kept(model, settings.weight_decay)
         optimizer.step()
-        metrics.add(loss, logits, targets)
+        metrics.add(loss, prediction_logits(logits), targets)
     return parameters_of(model)
 
 

@@ -10,6 +10,7 @@ and the planner can read it without loading a training stack. A new method is it
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass
 
 from heterofl.errors import HeteroFLError
@@ -49,6 +50,10 @@ class MethodSpec:
     unstructured: bool = False
     """Whether clients train the dense model under a per-entry mask (FIARSE) instead of a width-reduced
     submodel: the round trains, aggregates and evaluates such a method through the mask (``federation.py``)."""
+    depth_exits: str | None = None
+    """Depth-heterogeneous methods: a client's letter names a depth level (:func:`depth_level`) of a model
+    built with an exit after every stage, and this says which exits its local loss trains: ``all`` (DepthFL)
+    or ``last`` (InclusiveFL). None for the width methods."""
 
     def __post_init__(self) -> None:
         if self.color not in OKABE_ITO:
@@ -76,12 +81,36 @@ _SPECS = (
         scaler_by_default=False,
         unstructured=True,
     ),
+    MethodSpec(
+        "depthfl",
+        "DepthFL",
+        "sky blue",
+        "X",
+        "heterofl.methods.depthfl:DepthFL",
+        scaler_by_default=False,
+        depth_exits="all",
+    ),
+    MethodSpec(
+        "inclusivefl",
+        "InclusiveFL",
+        "yellow",
+        "*",
+        "heterofl.methods.depthfl:InclusiveFL",
+        scaler_by_default=False,
+        depth_exits="last",
+    ),
 )
 METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in _SPECS}
 """Every method, in the order tables and figures list them (HeteroFL, the reference, first)."""
 METHOD_NAMES = tuple(METHODS)
 REFERENCE = "heterofl"
 """The method every other is compared against (paired differences in the method tables)."""
+
+
+def depth_level(rate: float, global_rate: float, stages: int) -> int:
+    """The depth level a letter names under a depth method: the global letter holds all ``stages`` stages,
+    each letter below it one stage fewer (with the global model at a: a 4, b 3, c 2, d 1; e names none, 0)."""
+    return stages - round(math.log2(global_rate / rate))
 
 
 def method_spec(name: str) -> MethodSpec:

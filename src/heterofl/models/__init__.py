@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Protocol
 
@@ -34,17 +35,19 @@ def build_model(
     num_classes: int = 10,
     in_channels: int = 1,
     resnet_blocks: tuple[int, ...] = (1, 1, 1, 2),
+    stage_exits: str | None = None,
+    depth_of: Mapping[float, int] | None = None,
 ) -> nn.Module:
-    """A model whose hidden widths are ``rate`` times the base widths; its Scaler uses rate / global_rate."""
-    return model_spec(name).build(
-        rate,
-        rate / global_rate,
-        norm=norm,
-        scale=scale,
-        num_classes=num_classes,
-        in_channels=in_channels,
-        resnet_blocks=resnet_blocks,
-    )
+    """A model whose hidden widths are ``rate`` times the base widths; its Scaler uses rate / global_rate.
+
+    With ``depth_of`` (depth-heterogeneous methods) ``rate`` names a depth level instead: the model has the
+    global width and the first ``depth_of[rate]`` stages, each with an exit (``stage_exits``)."""
+    options = {"norm": norm, "scale": scale, "num_classes": num_classes, "in_channels": in_channels}
+    options["resnet_blocks"] = resnet_blocks
+    if depth_of is not None:
+        depth = depth_of[rate]
+        return model_spec(name).build(global_rate, 1.0, **options, stage_exits=stage_exits, depth=depth)
+    return model_spec(name).build(rate, rate / global_rate, **options, stage_exits=None, depth=None)
 
 
 def model_factory(
@@ -56,6 +59,8 @@ def model_factory(
     num_classes: int,
     in_channels: int,
     resnet_blocks: tuple[int, ...] = (1, 1, 1, 2),
+    stage_exits: str | None = None,
+    depth_of: Mapping[float, int] | None = None,
 ) -> partial:
     """``rate -> model`` with everything else fixed: the one place a run decides how models look."""
     return partial(
@@ -67,6 +72,8 @@ def model_factory(
         num_classes=num_classes,
         in_channels=in_channels,
         resnet_blocks=resnet_blocks,
+        stage_exits=stage_exits,
+        depth_of=depth_of,
     )
 
 

@@ -30,7 +30,7 @@ from heterofl.models.layers import NORMS
 from heterofl.models.resnet import ResNet
 from heterofl.models.transformer import Transformer
 
-BUILD_OPTIONS = ("norm", "scale", "in_channels", "num_classes", "resnet_blocks")
+BUILD_OPTIONS = ("norm", "scale", "in_channels", "num_classes", "resnet_blocks", "stage_exits", "depth")
 """The options :func:`heterofl.models.build_model` passes; a builder takes a subset (``ModelSpec.kwargs``)."""
 _VERIFY_OPTIONS = {"scale": True, "resnet_blocks": (1, 1, 1, 2)}
 """The options :meth:`ModelSpec.verify` builds with besides the norm and the counting sizes."""
@@ -59,7 +59,12 @@ class ModelSpec:
       that does not (the transformer: its LayerNorms are part of the architecture) declares the single
       value its controls carry, which it does not read.
     * ``exits``: the output layers (classifiers), as parameter-name prefixes, each producing the label
-      rows (``LABELS`` first). One today; depth-heterogeneous early-exit heads would add more.
+      rows (``LABELS`` first): the one head of the model as the width methods train it.
+    * ``stages``: how many stages the model has for depth-heterogeneous methods (DepthFL, InclusiveFL); 0
+      when it has none. A model with stages takes the ``stage_exits`` and ``depth`` options: it then builds
+      an exit after each stage (``models/exits.py``), declares its stages (the ``stages`` attribute: the
+      parameter-name prefixes of each) and keeps the first ``depth`` of them. :meth:`verify` builds every
+      depth and checks that each is the global model's first stages and exits, same names, same shapes.
     """
 
     name: str
@@ -71,6 +76,7 @@ class ModelSpec:
     in_channels: int | None = None
     norms: tuple[str, ...] = field(kw_only=True)
     exits: tuple[str, ...] = field(kw_only=True)
+    stages: int = field(default=0, kw_only=True)
 
     def __post_init__(self) -> None:
         def refuse(problem: str, allowed: str) -> None:
@@ -91,9 +97,11 @@ class ModelSpec:
             refuse(f"takes no norm option but declares norms {self.norms!r}", "the one value its controls carry")
         if not isinstance(self.exits, tuple) or not self.exits or not all(isinstance(e, str) and e for e in self.exits):
             refuse(f"exits {self.exits!r} is not a tuple of parameter-name prefixes", "e.g. ('classifier',)")
+        if self.stages and not {"stage_exits", "depth"} <= set(self.kwargs):
+            refuse(f"declares {self.stages} stages but its builder takes no stage_exits and depth", "both options")
 
     def build(self, rate: float, scaler_rate: float, **options: Any) -> nn.Module:
-        return self.build_function()(rate, scaler_rate, **{name: options[name] for name in self.kwargs})
+        return self.build_function()(rate, scaler_rate, **{k: options[k] for k in self.kwargs if k in options})
 
     def build_function(self) -> Callable[..., nn.Module]:
         """``builder`` itself, or the function its ``"module:function"`` names (imported on first use, so that a
@@ -146,6 +154,22 @@ class ModelSpec:
                 except ValueError as error:  # HeteroFLError included; GroupNorm's groups not dividing a width
                     raise HeteroFLError("model", f"{where} cannot be built: {error}", "a norm it builds") from error
                 _check_built(self, model, norm, where)
+        if self.stages:
+            self._verify_stages()
+
+    def _verify_stages(self) -> None:
+        """Every depth 1..stages builds the full model's first stages and exits: same names, same shapes."""
+        options = {**_VERIFY_OPTIONS, **self.counting_kwargs(), "norm": self.norms[0], "stage_exits": "all"}
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            full = dict(self.build(1.0, 1.0, **options, depth=None).named_parameters())
+            for depth in range(1, self.stages + 1):
+                model = self.build(1.0, 1.0, **options, depth=depth)
+                params = dict(model.named_parameters())
+                where = f"{self.name!r} at depth {depth}"
+                if set(model.layout) != set(params) or len(getattr(model, "stages", ())) != depth:
+                    raise HeteroFLError("model", f"{where}: layout or stages do not match its parameters", "one each")
+                if any(name not in full or full[name].shape != p.shape for name, p in params.items()):
+                    raise HeteroFLError("model", f"{where}: parameters not in the full model", "a prefix of it")
 
 
 def _check_built(spec: ModelSpec, model: nn.Module, norm: str, where: str) -> None:
@@ -174,8 +198,18 @@ def _check_built(spec: ModelSpec, model: nn.Module, norm: str, where: str) -> No
         refuse("BatchNorm layers are built exactly when the norm is bn, not otherwise", "static BN for bn only")
 
 
-def _conv(rate: float, scaler_rate: float, *, norm: str, scale: bool, in_channels: int, num_classes: int) -> Conv:
-    return Conv(rate, scaler_rate, norm, scale, in_channels, num_classes)
+def _conv(
+    rate: float,
+    scaler_rate: float,
+    *,
+    norm: str,
+    scale: bool,
+    in_channels: int,
+    num_classes: int,
+    stage_exits: str | None = None,
+    depth: int | None = None,
+) -> Conv:
+    return Conv(rate, scaler_rate, norm, scale, in_channels, num_classes, stage_exits=stage_exits, depth=depth)
 
 
 def _resnet(
@@ -187,8 +221,13 @@ def _resnet(
     in_channels: int,
     num_classes: int,
     resnet_blocks: tuple[int, ...],
+    stage_exits: str | None = None,
+    depth: int | None = None,
 ) -> ResNet:
-    return ResNet(rate, scaler_rate, norm, scale, in_channels, num_classes, tuple(resnet_blocks))
+    blocks = tuple(resnet_blocks)
+    return ResNet(
+        rate, scaler_rate, norm, scale, in_channels, num_classes, blocks, stage_exits=stage_exits, depth=depth
+    )
 
 
 def _transformer(rate: float, scaler_rate: float, *, num_classes: int) -> Transformer:
@@ -196,20 +235,32 @@ def _transformer(rate: float, scaler_rate: float, *, num_classes: int) -> Transf
 
 
 _IMAGE_KWARGS = ("norm", "scale", "in_channels", "num_classes")
+_STAGE_KWARGS = ("stage_exits", "depth")
 _MNIST_IMAGE = {"num_classes": 10, "in_channels": 1, "input_size": 28}  # an MNIST image
 _SPECS = (
-    ModelSpec("conv", IMAGE, _conv, _IMAGE_KWARGS, **_MNIST_IMAGE, norms=NORMS, exits=("classifier",)),
+    ModelSpec(
+        "conv",
+        IMAGE,
+        _conv,
+        (*_IMAGE_KWARGS, *_STAGE_KWARGS),
+        **_MNIST_IMAGE,
+        norms=NORMS,
+        exits=("classifier",),
+        stages=4,
+    ),
     ModelSpec(
         "resnet18",
         IMAGE,
         _resnet,
-        (*_IMAGE_KWARGS, "resnet_blocks"),
+        (*_IMAGE_KWARGS, "resnet_blocks", *_STAGE_KWARGS),
         num_classes=10,
         input_size=32,
         in_channels=3,
         norms=NORMS,
         exits=("linear",),
+        stages=4,
     ),
+    # No stages: its two encoder layers are not built as stages with exits (its depth is not an axis here).
     # Its LayerNorms are fixed; its controls carry the reference's "bn" (config/paper.yaml), unread.
     ModelSpec(
         "transformer",

@@ -1,0 +1,45 @@
+"""Depth-heterogeneous methods: DepthFL (Kim, Kim, Lee, Ko, "DepthFL: Depthwise Federated Learning for
+Heterogeneous Clients", ICLR 2023) and InclusiveFL (Liu et al., "No One Left Behind: Inclusive Federated
+Learning over Heterogeneous Devices", KDD 2022).
+
+A client of depth level k holds the global model's first k stages, at full width, and the exit after each
+of them (``models/exits.py``); the control string's letters name the levels (``methods.registry.depth_level``:
+with four stages, a = 4 stages, b = 3, c = 2, d = 1). Selection is therefore trivial, every unit of every
+layer the client holds, and what differs from the width methods lives in the model (which stages and exits a
+level builds) and in the local loss:
+
+* DepthFL: every held exit's cross-entropy plus mutual self-distillation among them, the distillation
+  weight ramped up as the authors' code does (``models.exits.distillation_weight``). The paper's FedDyn
+  correction is not implemented: this is the paper's "DepthFL (FedAvg)" variant.
+* InclusiveFL, as the DepthFL authors ran it for their comparison (their code's ``extended: false``): only the
+  deepest held exit is trained; the paper's momentum distillation of deep layers into shallow ones is not
+  implemented.
+
+The server averages every parameter over the clients that hold its layer (count-based, as for every method
+here); the global prediction is the mean of the logits of all exits, evaluated at every depth with fresh
+static BN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heterofl.methods.base import ClientSlot, StaticWidthMethod
+from heterofl.selection import Selection, Units
+
+
+class DepthFL(StaticWidthMethod):
+    """Every client holds every unit of the layers its depth has (its model has only those layers)."""
+
+    name = "depthfl"
+
+    def select(
+        self, round_: int, slots: list[ClientSlot], sizes: dict[str, int], seed: int, state: dict[str, Any]
+    ) -> tuple[list[Selection], dict[str, Any]]:
+        return [{key: Units.prefix(size) for key, size in sizes.items()} for _ in slots], state
+
+
+class InclusiveFL(DepthFL):
+    """DepthFL's depth prefixes, trained through the deepest held exit only."""
+
+    name = "inclusivefl"
