@@ -1,4 +1,5 @@
-"""kill -9 and resume bit for bit for the randomised extraction methods (Federated Dropout, FedEcover).
+"""kill -9 and resume bit for bit for the randomised extraction methods (Federated Dropout, FedEcover) and
+for DepthFL (its distillation weight changes every round, so a resume that restarted the ramp would differ).
 
 Same pattern as ``test_reliability.py``: the real CLI in a subprocess, SIGKILLed at a random moment after
 its first checkpoint, run again (it resumes by itself) and compared with an uninterrupted run of the same
@@ -37,7 +38,11 @@ SETTINGS = (
     f"rounds={ROUNDS}",
     f"eval_every={ROUNDS}",
 )
-CONTROLS = {"fd": "1_4_0.5_iid_fix_c0-e1_bn_1_1", "fedecover": "1_4_0.25_iid_fix_c0-e1_bn_1_1"}
+CONTROLS = {
+    "fd": "1_4_0.5_iid_fix_c0-e1_bn_1_1",
+    "fedecover": "1_4_0.25_iid_fix_c0-e1_bn_1_1",
+    "depthfl": "1_4_0.5_iid_fix_a1-c1_bn_1_1",  # depth 4 and depth 2
+}
 # rate c of the conv model: ceil(base / 4) units per group; a client of rate e holds a quarter of them
 SIZES = {"h0": 16, "h1": 32, "h2": 64, "h3": 128}
 
@@ -60,7 +65,7 @@ def params_of(run: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["fd", "fedecover"])
+@pytest.mark.parametrize("method", sorted(CONTROLS))
 def test_sigkilled_method_run_resumes_bitwise_identical(method, tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     reference, killed = tmp_path / "reference", tmp_path / "killed"
@@ -100,7 +105,7 @@ def test_sigkilled_method_run_resumes_bitwise_identical(method, tmp_path):
                 assert len(pools[key]) == size - stopped_at * size // 4, (key, stopped_at)
                 assert len(set(pools[key])) == len(pools[key]) and set(pools[key]) <= set(range(size))
         else:
-            assert "method_state" not in blob  # Federated Dropout is stateless: everything from the seed
+            assert "method_state" not in blob  # FD and DepthFL are stateless: everything from the seed
 
         done = subprocess.run(train_cmd(killed, method), capture_output=True, text=True, env=env, timeout=120)
         assert done.returncode == 0, done.stderr
