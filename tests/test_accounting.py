@@ -24,7 +24,7 @@ from heterofl.federation import Federation
 from heterofl.rates import LETTER_OF_RATE
 from heterofl.report import collect_runs, write_summary, write_tables
 from heterofl.report.collect import collect_summary
-from heterofl.report.cost import cost_table, run_costs
+from heterofl.report.cost import MB, cost_table, run_costs
 from heterofl.reproduce import compare_runs
 from heterofl.results import ACCOUNTING_COLUMNS, run_dir
 
@@ -292,6 +292,21 @@ def test_cost_table_reaches_each_level_at_the_round_computed_by_hand():
     raw = two.raw.iloc[0]
     assert raw["n"] == 2 and (raw["round_90"], raw["mb_90"], raw["client_macs_90"]) == (2.5, 5.0, 2.5e9)
     assert raw["final"] == pytest.approx(92.5)
+
+
+def test_fiarse_sparse_upload_is_its_own_cost_column_and_absent_without_fiarse_runs():
+    """A FIARSE run's sparse uploads (0.5, 1, 1.5, 2 MiB over four rounds: 5 MB) beside a HeteroFL run ("-");
+    a table of HeteroFL runs alone has no such column, and its caption does not mention it."""
+    runs, history, cost = fabricated({0: [50.0, 80.0, 90.0, 95.0]})
+    runs_f, history_f, cost_f = (f.assign(run="ctl+fiarse", method="fiarse") for f in (runs, history, cost))
+    cost_f["sparse_bytes_from_clients"] = [0.5 * MB, 1 * MB, 1.5 * MB, 2 * MB]
+    both = cost_table(*(pd.concat(pair, ignore_index=True) for pair in ((runs, runs_f), (history, history_f),
+                                                                          (cost, cost_f))), "MNIST5k", "iid")  # fmt: skip
+    shown = dict(zip(both.table["Method"], both.table["Sparse upload MB"], strict=True))
+    assert shown == {"heterofl": "-", "fiarse": "5.0"}
+    assert "Sparse upload MB" in both.caption
+    alone = cost_table(runs, history, cost, "MNIST5k", "iid")
+    assert "Sparse upload MB" not in alone.table.columns and "Sparse" not in alone.caption
 
 
 def test_only_evaluated_rounds_can_reach_a_level():

@@ -174,4 +174,7 @@ def read_summary_cost(path: str | Path, field: str = "summary") -> pd.DataFrame:
     require_columns(frame, path, field, [*SUMMARY_COST_KEYS, *ACCOUNTING_COLUMNS], allowed)
     require_present(frame, path, field, SUMMARY_COST_KEYS, allowed)
     require_finite(frame, path, field, ["round", *ACCOUNTING_COLUMNS], allowed)
+    sparse = frame.get("sparse_bytes_from_clients")  # FIARSE's runs only: empty elsewhere, never negative
+    if sparse is not None and bool((pd.to_numeric(sparse, errors="coerce").fillna(0) < 0).any()):
+        raise HeteroFLError(field, f"{path}: sparse_bytes_from_clients holds negative values", allowed)
     return frame

@@ -47,6 +47,9 @@ RUN_COLUMNS = [
 ]
 HISTORY_COLUMNS = [*KEY_COLUMNS, "round", "letter", "metric", "value"]
 COST_COLUMNS = [*KEY_COLUMNS, "round", *ACCOUNTING_COLUMNS]
+SPARSE_UPLOAD = "sparse_bytes_from_clients"
+"""FIARSE's upload if sent sparse (values and indices): a ``cost.csv`` column only when some run recorded it,
+so summaries without such runs keep their columns."""
 _METRIC_COLUMN = re.compile(r"^([a-e])_(.+)$")
 
 
@@ -102,8 +105,9 @@ def _cost_long(history: pd.DataFrame, key: dict) -> pd.DataFrame:
     if "round" not in history.columns or not set(ACCOUNTING_COLUMNS) <= set(history.columns):
         return pd.DataFrame(columns=COST_COLUMNS)
     rows = history.dropna(subset=list(ACCOUNTING_COLUMNS))
-    cost = rows[["round", *ACCOUNTING_COLUMNS]].astype("int64").assign(**key)
-    return cost[COST_COLUMNS]
+    sparse = [SPARSE_UPLOAD] if SPARSE_UPLOAD in rows.columns and rows[SPARSE_UPLOAD].notna().all() else []
+    cost = rows[["round", *ACCOUNTING_COLUMNS, *sparse]].astype("int64").assign(**key)
+    return cost[[*COST_COLUMNS, *sparse]]
 
 
 CLOCK_ROUND_COLUMNS = [

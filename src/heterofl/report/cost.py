@@ -12,7 +12,9 @@ every configuration (control string and method), as the mean over seeds:
   including that one. Only evaluated rounds can tell that a level was reached, so with ``eval_every`` > 1 the
   numbers are those of the first evaluation at or above the level. The final round always evaluates, so every
   run reaches every level;
-* the run's totals: communication, client compute and the server's static BN plus evaluation compute.
+* the run's totals: communication, client compute and the server's static BN plus evaluation compute; for
+  FIARSE, whose clients train the dense model under a mask, also what its uploads would weigh if sent sparse
+  (values plus indices, ``sparse_bytes_from_clients``): the communication columns count its dense uploads.
 
 For perplexity (WikiText2, lower is better) "X %" reads "within 100 - X %": the first evaluation whose
 perplexity is at most (2 - X/100) times the final one, i.e. within 10 % (X = 90) or 5 % (X = 95) of it.
@@ -76,6 +78,8 @@ def run_costs(
         "total_client_macs": float(spent["client"].iloc[-1]),
         "total_server_macs": float(spent["server"].iloc[-1]),
     }
+    if "sparse_bytes_from_clients" in cost.columns and cost["sparse_bytes_from_clients"].notna().all():
+        row["total_sparse_upload_mb"] = float(cost["sparse_bytes_from_clients"].sum()) / MB
     for level in levels:
         hit = curve.loc[_reached(curve["value"], final, level, lower_is_better), "round"]
         round_ = int(hit.iloc[0])
@@ -123,7 +127,12 @@ def cost_table(runs: pd.DataFrame, history: pd.DataFrame, cost: pd.DataFrame, da
         .drop(columns=["_g"])
         .reset_index(drop=True)
     )
-    return Table(f"cost_{dataset}_{split}", _formatted(raw, dataset, lower), raw, _caption(dataset, split, lower))
+    return Table(
+        f"cost_{dataset}_{split}",
+        _formatted(raw, dataset, lower),
+        raw,
+        _caption(dataset, split, lower, "total_sparse_upload_mb" in raw.columns),
+    )
 
 
 def _mac_unit(raw: pd.DataFrame) -> tuple[str, float]:
@@ -145,13 +154,15 @@ def _formatted(raw: pd.DataFrame, dataset: str, lower: bool) -> pd.DataFrame:
         table[f"MB to {tag}"] = raw[f"mb_{level}"].map(lambda v: f"{v:,.1f}")
         table[f"Client {unit} to {tag}"] = raw[f"client_macs_{level}"].map(lambda v: f"{v / scale:,.2f}")
     table["Total MB"] = raw["total_mb"].map(lambda v: f"{v:,.1f}")
+    if "total_sparse_upload_mb" in raw.columns:  # FIARSE's runs: their uploads, if sent sparse
+        table["Sparse upload MB"] = raw["total_sparse_upload_mb"].map(lambda v: "-" if pd.isna(v) else f"{v:,.1f}")
     table[f"Total client {unit}"] = raw["total_client_macs"].map(lambda v: f"{v / scale:,.2f}")
     table[f"Total server {unit}"] = raw["total_server_macs"].map(lambda v: f"{v / scale:,.2f}")
     table["Seeds"] = raw["n"].astype(int).astype(str)
     return table
 
 
-def _caption(dataset: str, split: str, lower: bool) -> str:
+def _caption(dataset: str, split: str, lower: bool, sparse: bool = False) -> str:
     if lower:
         level = "first evaluation whose global perplexity is within 10 % / 5 % of the run's final perplexity"
     else:
@@ -160,6 +171,11 @@ def _caption(dataset: str, split: str, lower: bool) -> str:
         f"{dataset} {split}: communication (MB sent to plus received from clients, float32 parameters) and client "
         f"training compute (true MACs x samples x 3) summed over every round up to the {level}, and the run's "
         "totals (server: static BN and evaluation passes); means over seeds."
+        + (
+            " Sparse upload MB: FIARSE's uploads sent as values plus indices (its MB columns count them dense)."
+            if sparse
+            else ""
+        )
     )
 
 
