@@ -300,8 +300,8 @@ def test_fiarse_sparse_upload_is_its_own_cost_column_and_absent_without_fiarse_r
     runs, history, cost = fabricated({0: [50.0, 80.0, 90.0, 95.0]})
     runs_f, history_f, cost_f = (f.assign(run="ctl+fiarse", method="fiarse") for f in (runs, history, cost))
     cost_f["sparse_bytes_from_clients"] = [0.5 * MB, 1 * MB, 1.5 * MB, 2 * MB]
-    both = cost_table(*(pd.concat(pair, ignore_index=True) for pair in ((runs, runs_f), (history, history_f),
-                                                                          (cost, cost_f))), "MNIST5k", "iid")  # fmt: skip
+    pairs = ((runs, runs_f), (history, history_f), (cost, cost_f))
+    both = cost_table(*(pd.concat(pair, ignore_index=True) for pair in pairs), "MNIST5k", "iid")
     shown = dict(zip(both.table["Method"], both.table["Sparse upload MB"], strict=True))
     assert shown == {"heterofl": "-", "fiarse": "5.0"}
     assert "Sparse upload MB" in both.caption
