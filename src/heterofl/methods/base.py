@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from heterofl.selection import Selection
+from heterofl.selection import Selection, Units
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,16 @@ class StaticWidthMethod:
 
     def step_rates(self, rate: float) -> tuple[float, ...]:
         return ()
+
+
+class WholeLayersMethod(StaticWidthMethod):
+    """A method whose clients hold every unit of every layer they have (FIARSE masks entries of the dense model;
+    the depth methods' clients have fewer layers, each whole)."""
+
+    def select(
+        self, round_: int, slots: list[ClientSlot], sizes: dict[str, int], seed: int, state: dict[str, Any]
+    ) -> tuple[list[Selection], dict[str, Any]]:
+        return [{key: Units.prefix(size) for key, size in sizes.items()} for _ in slots], state
 
 
 def generator_for(*key: int) -> torch.Generator:

@@ -22,21 +22,13 @@ static BN.
 
 from __future__ import annotations
 
-from typing import Any
-
-from heterofl.methods.base import ClientSlot, StaticWidthMethod
-from heterofl.selection import Selection, Units
+from heterofl.methods.base import WholeLayersMethod
 
 
-class DepthFL(StaticWidthMethod):
+class DepthFL(WholeLayersMethod):
     """Every client holds every unit of the layers its depth has (its model has only those layers)."""
 
     name = "depthfl"
-
-    def select(
-        self, round_: int, slots: list[ClientSlot], sizes: dict[str, int], seed: int, state: dict[str, Any]
-    ) -> tuple[list[Selection], dict[str, Any]]:
-        return [{key: Units.prefix(size) for key, size in sizes.items()} for _ in slots], state
 
 
 class InclusiveFL(DepthFL):

@@ -22,7 +22,6 @@ model's; its upload can be sparse (values and indices), counted apart (``sparse_
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import nn
@@ -30,21 +29,15 @@ from torch.func import functional_call
 
 from heterofl.aggregation import label_row_weight
 from heterofl.layout import Layout, label_axes
-from heterofl.methods.base import ClientSlot, StaticWidthMethod
-from heterofl.selection import Selection, Units
+from heterofl.methods.base import WholeLayersMethod
 
 Params = dict[str, torch.Tensor]
 
 
-class FIARSE(StaticWidthMethod):
+class FIARSE(WholeLayersMethod):
     """Every client is sent the whole model (its mask is made from the weights it receives)."""
 
     name = "fiarse"
-
-    def select(
-        self, round_: int, slots: list[ClientSlot], sizes: dict[str, int], seed: int, state: dict[str, Any]
-    ) -> tuple[list[Selection], dict[str, Any]]:
-        return [{key: Units.prefix(size) for key, size in sizes.items()} for _ in slots], state
 
 
 def size_of_rate(rate: float) -> float:
