@@ -5,8 +5,8 @@ FLOPs its rounds take, the way ``history.csv``'s accounting columns count them (
 local training = 3 x forward MACs x samples (every client sample every local epoch, expected over the
 model mode's proportions), static BN = one forward pass over the training set and the test = one over the
 test set at every evaluated rate, every ``eval_every`` rounds. MACs come from the real models built on the
-``meta`` device; dataset sizes are the real ones (MNIST 60,000/10,000, CIFAR10 50,000/10,000, WikiText2
-2,088,628/245,569 tokens). One FLOP = one multiply or add (2 per MAC).
+``meta`` device; dataset sizes are the real ones (MNIST 60,000/10,000, CIFAR10 and CIFAR100 50,000/10,000,
+WikiText2 2,088,628/245,569 tokens). One FLOP = one multiply or add (2 per MAC).
 
 Device-hours = FLOPs / achieved FLOP/s. The achieved rate is what ``round_speed.py`` measures (``--tflops``,
 e.g. the paper-scale rounds of ``benchmarks/device_check.sh`` on a GPU); the grid's FLOPs do not depend on it.
@@ -29,17 +29,23 @@ import yaml
 
 from heterofl.accounting import meta_model, sample_forward_macs
 from heterofl.config import ExperimentConfig
+from heterofl.data.registry import DATASETS
 from heterofl.grid import expand_runs
 from heterofl.models import model_factory
 from heterofl.rates import RATE_OF_LETTER, letters_up_to
 from heterofl.static_bn import batch_norms
 from heterofl.tasks import BPTT
 
-SIZES = {"MNIST": (60_000, 10_000), "CIFAR10": (50_000, 10_000), "MNIST5k": (4_000, 1_000)}
+SIZES = {
+    "MNIST": (60_000, 10_000),
+    "CIFAR10": (50_000, 10_000),
+    "CIFAR100": (50_000, 10_000),
+    "MNIST5k": (4_000, 1_000),
+}
 """Training and test images of the image datasets."""
 WIKITEXT2_TOKENS = (2_088_628, 245_569)
 """WikiText2 training and test tokens (the reference's word-level vocabulary)."""
-SHAPES = {"MNIST": (1, 28, 28), "CIFAR10": (3, 32, 32), "MNIST5k": (1, 28, 28)}
+SHAPES = {"MNIST": (1, 28, 28), "CIFAR10": (3, 32, 32), "CIFAR100": (3, 32, 32), "MNIST5k": (1, 28, 28)}
 
 
 class MacCounter:
@@ -67,8 +73,8 @@ class MacCounter:
                 global_rate=config.mode.global_rate,
                 norm=control.norm,
                 scale=config.uses_scaler,
-                num_classes=33_279 if language else 10,
-                in_channels=1 if language else SHAPES[config.dataset][0],
+                num_classes=DATASETS[config.dataset].num_classes,  # the head: 10, 100 or the 33,279-word vocabulary
+                in_channels=DATASETS[config.dataset].in_channels,
                 resnet_blocks=config.resnet_blocks,
             )
             model = meta_model(build, rate)

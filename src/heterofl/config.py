@@ -161,9 +161,15 @@ _REFERENCE_HYPER: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+# Datasets that borrow another's defaults: MNIST5k is MNIST's subset; HeteroFL's reference has no CIFAR-100
+# setting, so CIFAR100 starts from CIFAR10's (same images and model; a published CIFAR-100 setup such as
+# DepthFL's in config/methods_published.yaml sets its own values).
+_HYPER_FAMILY = {"MNIST5k": "MNIST", "CIFAR100": "CIFAR10"}
+
+
 def reference_hyperparameters(dataset: str, data_split_mode: str) -> dict[str, Any]:
     """The reference's lr, rounds, epochs, batch sizes and milestones for a dataset and split."""
-    family = "MNIST" if dataset.startswith("MNIST") else dataset
+    family = _HYPER_FAMILY.get(dataset, dataset)
     kind = data_split_mode if data_split_mode in ("iid", "none") else "non-iid"
     key = (family, kind)
     if key not in _REFERENCE_HYPER:

@@ -1,7 +1,7 @@
 """What a local step and an evaluation pass look like for each kind of data.
 
-``ImageTask`` (MNIST, CIFAR10) and ``MaskedLMTask`` (WikiText2) share one interface so that the engines,
-static BN and evaluation never branch on the dataset. All data lives on the training device as tensors;
+``ImageTask`` (MNIST, CIFAR10, CIFAR100) and ``MaskedLMTask`` (WikiText2) share one interface so that the
+engines, static BN and evaluation never branch on the dataset. All data lives on the training device as tensors;
 a local step is an index batch drawn from the client's own generator, so every engine sees the same
 data order.
 """
@@ -15,7 +15,9 @@ from typing import Protocol
 import torch
 
 from heterofl.data import Dataset, augment_batch
+from heterofl.data.constants import NORMALIZATION
 from heterofl.data.registry import is_language
+from heterofl.errors import HeteroFLError
 from heterofl.models import masked_cross_entropy
 
 MASK_PROBABILITY = 0.15
@@ -55,6 +57,11 @@ class ImageTask:
         self.test_y = dataset.test_y.to(device)
         self.num_classes = dataset.num_classes
         self.augment = dataset.augment
+        if self.augment and dataset.name not in NORMALIZATION:
+            problem = f"{dataset.name!r} is augmented but has no normalisation statistics"
+            raise HeteroFLError("dataset", problem, ", ".join(NORMALIZATION))
+        # the padding of a crop is a black pixel normalised with the dataset's own statistics
+        self.mean, self.std = NORMALIZATION.get(dataset.name, ((), ()))
 
     def local_steps(
         self, indices: torch.Tensor, epochs: int, batch_size: int, generator: torch.Generator
@@ -68,7 +75,7 @@ class ImageTask:
     def batch(self, step: Step, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.train_x[step.rows]
         if self.augment:
-            x = augment_batch(x, generator)
+            x = augment_batch(x, generator, self.mean, self.std)
         return x, self.train_y[step.rows]
 
     def loss(

@@ -1,6 +1,6 @@
 """Load a dataset into memory as normalised tensors, the form the batched trainer indexes directly.
 
-Everything is loaded eagerly: the largest (CIFAR10 train) is 50,000 x 3x32x32 float32, about 600 MB, and
+Everything is loaded eagerly: the largest (CIFAR10 or CIFAR100 train) is 50,000 x 3x32x32 float32, about 600 MB, and
 indexing one tensor beats a DataLoader over PIL images (spec section 10).
 """
 
@@ -16,7 +16,7 @@ import torch
 
 from heterofl.data import readers
 from heterofl.data.augment import augment_batch
-from heterofl.data.constants import CIFAR_MEAN, CIFAR_STD, MNIST_MEAN, MNIST_STD, WIKITEXT_ROWS
+from heterofl.data.constants import CIFAR_MEAN, CIFAR_STD, MNIST_MEAN, MNIST_STD, NORMALIZATION, WIKITEXT_ROWS
 from heterofl.data.download import ensure_raw_files
 from heterofl.data.registry import dataset_names, dataset_spec, is_language
 
@@ -114,6 +114,21 @@ def _cifar10(root: Path, download: bool) -> Dataset:
     )
 
 
+def _cifar100(root: Path, download: bool) -> Dataset:
+    folder = ensure_raw_files("CIFAR100", root, download)
+    (train_x, train_y), (test_x, test_y) = (readers.read_cifar100(folder, train) for train in (True, False))
+    mean, std = NORMALIZATION["CIFAR100"]
+    return Dataset(
+        "CIFAR100",
+        normalize_images(train_x, mean, std),
+        train_y,
+        normalize_images(test_x, mean, std),
+        test_y,
+        100,
+        True,
+    )
+
+
 def _wikitext2(root: Path, download: bool) -> Dataset:
     folder = ensure_raw_files("WikiText2", root, download)
     paths = {split: folder / name for split, name in readers.WIKITEXT_FILES.items()}
@@ -131,6 +146,7 @@ LOADERS: dict[str, Callable[[Path, bool], Dataset]] = {
     "MNIST": _mnist,
     "MNIST5k": lambda root, download: _mnist5k(),
     "CIFAR10": _cifar10,
+    "CIFAR100": _cifar100,
     "WikiText2": _wikitext2,
 }
 

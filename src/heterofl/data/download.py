@@ -12,16 +12,20 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from heterofl.data.readers import CIFAR_TEST_BATCH, CIFAR_TRAIN_BATCHES, MNIST_FILES, WIKITEXT_FILES
+from heterofl.data.readers import CIFAR100_FILES, CIFAR_TEST_BATCH, CIFAR_TRAIN_BATCHES, MNIST_FILES, WIKITEXT_FILES
 from heterofl.errors import HeteroFLError
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+# URL and archive MD5 as torchvision's datasets/cifar.py (class CIFAR100: url, tgz_md5) has them
+CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+CIFAR100_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
 WIKITEXT2_URL = "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip"
 WIKITEXT2_MD5 = "542ccefacc6c27f945fb54453812b3cd"
 
 MNIST_NAMES = MNIST_FILES[True] + MNIST_FILES[False]
 CIFAR10_NAMES = CIFAR_TRAIN_BATCHES + (CIFAR_TEST_BATCH,)
+CIFAR100_NAMES = (CIFAR100_FILES[True], CIFAR100_FILES[False])
 WIKITEXT2_NAMES = tuple(WIKITEXT_FILES.values())
 
 
@@ -31,6 +35,10 @@ def mnist_dir(root: Path) -> Path:
 
 def cifar10_dir(root: Path) -> Path:
     return root / "CIFAR10" / "raw" / "cifar-10-batches-py"
+
+
+def cifar100_dir(root: Path) -> Path:
+    return root / "CIFAR100" / "raw" / "cifar-100-python"
 
 
 def wikitext2_dir(root: Path) -> Path:
@@ -51,6 +59,13 @@ def _fetch_cifar10(tmp: Path) -> Path:
     return tmp / "cifar-10-batches-py"
 
 
+def _fetch_cifar100(tmp: Path) -> Path:
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    download_and_extract_archive(CIFAR100_URL, download_root=str(tmp), md5=CIFAR100_MD5)
+    return tmp / "cifar-100-python"
+
+
 def _fetch_wikitext2(tmp: Path) -> Path:
     from torchvision.datasets.utils import download_and_extract_archive
 
@@ -65,6 +80,12 @@ FETCHERS: dict[str, tuple[Callable[[Path], Path], Callable[[Path], Path], Sequen
         cifar10_dir,
         CIFAR10_NAMES,
         "the python-pickle batches of cifar-10-python.tar.gz",
+    ),
+    "CIFAR100": (
+        _fetch_cifar100,
+        cifar100_dir,
+        CIFAR100_NAMES,
+        "the python-pickle files of cifar-100-python.tar.gz",
     ),
     "WikiText2": (_fetch_wikitext2, wikitext2_dir, WIKITEXT2_NAMES, "the token files of wikitext-2-v1.zip"),
 }

@@ -21,6 +21,10 @@ MNIST_FILES = {
 MNIST_SHAPE = (28, 28)
 CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST_BATCH = "test_batch"
+# CIFAR-100's python version (cifar-100-python.tar.gz, https://www.cs.toronto.edu/~kriz/cifar.html): one
+# pickled dict per split, labels under b"fine_labels" (100 classes) beside b"coarse_labels" (20 superclasses)
+CIFAR100_FILES = {True: "train", False: "test"}
+CIFAR100_LABELS = b"fine_labels"
 WIKITEXT_FILES = {"train": "wiki.train.tokens", "valid": "wiki.valid.tokens", "test": "wiki.test.tokens"}
 UNKNOWN, EOS = "<ukn>", "<eos>"
 UNKNOWN_WORDS = frozenset({UNKNOWN, "<unk>"})  # ours, and the one the WikiText files themselves use
@@ -95,8 +99,12 @@ class _ArrayUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read one python-pickle CIFAR-10 batch: uint8 (N,3,32,32) and int64 (N,)."""
+def read_cifar_batch(path: Path, label_key: bytes = b"labels", num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Read one python-pickle CIFAR file: uint8 (N,3,32,32) and int64 (N,) labels from ``label_key``.
+
+    CIFAR-10's batches hold ``b"labels"`` (0..9), CIFAR-100's two files ``b"fine_labels"`` (0..99); the
+    layout of ``b"data"`` is the same (N rows of 3072 bytes: the R, G and B planes, each row-major 32x32).
+    """
     try:
         with open(path, "rb") as handle:
             batch = _ArrayUnpickler(handle, encoding="bytes").load()
@@ -104,15 +112,16 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise
     except Exception as exc:
         raise _corrupt(path, exc) from None
-    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        raise _corrupt(path, "not a dict with b'data' and b'labels'")
-    data, labels = batch[b"data"], np.asarray(batch[b"labels"])
+    name = label_key.decode()
+    if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
+        raise _corrupt(path, f"not a dict with b'data' and b'{name}'")
+    data, labels = batch[b"data"], np.asarray(batch[label_key])
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise _corrupt(path, "b'data' is not a uint8 array of shape (N, 3072)")
     if labels.ndim != 1 or len(labels) != len(data) or not np.issubdtype(labels.dtype, np.integer):
-        raise _corrupt(path, f"b'labels' does not hold {len(data)} integers")
-    if len(labels) and (labels.min() < 0 or labels.max() > 9):
-        raise _corrupt(path, "labels outside 0..9")
+        raise _corrupt(path, f"b'{name}' does not hold {len(data)} integers")
+    if len(labels) and (labels.min() < 0 or labels.max() > num_classes - 1):
+        raise _corrupt(path, f"labels outside 0..{num_classes - 1}")
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
@@ -122,6 +131,12 @@ def read_cifar(folder: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     parts = [read_cifar_batch(folder / name) for name in names]
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
+    return torch.from_numpy(images), torch.from_numpy(labels)
+
+
+def read_cifar100(folder: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read ``train`` or ``test`` of ``cifar-100-python``: its images and fine (100-class) labels."""
+    images, labels = read_cifar_batch(folder / CIFAR100_FILES[train], CIFAR100_LABELS, 100)
     return torch.from_numpy(images), torch.from_numpy(labels)
 
 

@@ -53,6 +53,7 @@ _SPECS = (
     DatasetSpec("MNIST", IMAGE, model="conv", num_classes=10, in_channels=1),
     DatasetSpec("MNIST5k", IMAGE, model="conv", num_classes=10, in_channels=1),
     DatasetSpec("CIFAR10", IMAGE, model="resnet18", num_classes=10, in_channels=3),
+    DatasetSpec("CIFAR100", IMAGE, model="resnet18", num_classes=100, in_channels=3),
     # one row per client: label-skewed splits make no sense for batchified token rows
     DatasetSpec(
         "WikiText2", LANGUAGE, model="transformer", num_classes=33279, in_channels=1, split_kinds=("iid", "none")

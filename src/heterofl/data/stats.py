@@ -10,6 +10,7 @@ import torch
 
 from heterofl.data.datasets import Dataset
 from heterofl.data.partition import Partition
+from heterofl.data.registry import DATASETS
 from heterofl.errors import HeteroFLError
 
 MAX_HEATMAP_ROWS = 100
@@ -95,7 +96,8 @@ def summarize_statistics(df: pd.DataFrame) -> dict[str, float]:
 def plot_partition_heatmap(partition: Partition, dataset: Dataset, path: str | Path) -> None:
     """Clients x labels heatmap of train counts (first 100 clients); PDF or PNG by the path's suffix."""
     if dataset.is_text:
-        raise HeteroFLError("dataset", f"{dataset.name} has no label histogram to plot", "MNIST, MNIST5k, CIFAR10")
+        images = ", ".join(name for name, spec in DATASETS.items() if not spec.is_language)
+        raise HeteroFLError("dataset", f"{dataset.name} has no label histogram to plot", images)
     _check(partition, dataset)
     counts = pd.DataFrame(_label_counts(partition, dataset), columns=[str(k) for k in range(dataset.num_classes)])
     plot_label_heatmap(counts, f"{dataset.name} {partition.scheme}", path)

@@ -161,7 +161,7 @@ def combination_table(stats: pd.DataFrame, dataset: str) -> Table | None:
     for model_mode, split_mode in choose_modes(frame).itertuples(index=False):
         runs = frame[(frame["model_mode"] == model_mode) & (frame["model_split_mode"] == split_mode)]
         first = runs.iloc[0]
-        cost = mode_cost(first["model"], first["resnet_blocks"], model_mode)
+        cost = mode_cost(first["model"], first["resnet_blocks"], model_mode, dataset)
         iid = runs[runs["data_split_mode"] == "iid"]
         skew = runs[runs["data_split_mode"] == other]
         row = {
@@ -248,7 +248,7 @@ def interpolation_table(stats: pd.DataFrame, dataset: str, split: str) -> Table 
         runs = frame[(frame["model_mode"] == model_mode) & (frame["model_split_mode"] == "fix")]
         first = runs.iloc[0]
         row = {"pair": pair, "model_mode": model_mode, "share_x": share}
-        row["params"] = mode_cost(first["model"], first["resnet_blocks"], model_mode)["params"]
+        row["params"] = mode_cost(first["model"], first["resnet_blocks"], model_mode, dataset)["params"]
         row["global_mean"], row["global_std"], row["global_n"] = _value(runs, global_metric(dataset))
         row["local_mean"], row["local_std"], row["local_n"] = _value(runs, local)
         row["_paper_global"] = published(first, global_metric(dataset))

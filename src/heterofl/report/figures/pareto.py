@@ -55,7 +55,8 @@ def final_stats(runs: pd.DataFrame, value: str, dataset: str, split: str, metric
     stats = data.groupby(["family", "label"])[value].agg(["mean", "std", "count"]).reset_index()
     first = data.drop_duplicates("label").set_index("label")
     costs = [
-        mode_cost(first.at[x, "model"], first.at[x, "resnet_blocks"], first.at[x, "model_mode"]) for x in stats["label"]
+        mode_cost(first.at[x, "model"], first.at[x, "resnet_blocks"], first.at[x, "model_mode"], dataset)
+        for x in stats["label"]
     ]
     return stats.assign(
         params=[c["params"] for c in costs],
