@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import pickle
+import pickletools
 import struct
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from heterofl.errors import HeteroFLError
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
+STATS100 = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
 
 
 def one_line(exc: pytest.ExceptionInfo) -> str:
@@ -183,6 +186,157 @@ def test_cifar_failed_download_is_one_line(tmp_path, monkeypatch):
     assert list(tmp_path.rglob("*")) == []
 
 
+# -------------------------------------------------------------------------------------------- CIFAR100
+
+# CIFAR-100's statistics written out here, not imported, so a wrong value in the package fails the tests
+CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+
+
+class Python2Pickler(pickle._Pickler):
+    """Protocol 2 as Python 2's cPickle wrote the CIFAR archives: every string (the dict keys, the image bytes,
+    numpy's dtype codes) as a BINSTRING opcode, where Python 3's protocol 2 would call ``_codecs.encode``."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2_str(self, obj: bytes | str) -> None:
+        data = obj.encode("latin-1") if isinstance(obj, str) else obj
+        size = len(data)
+        head = pickle.SHORT_BINSTRING + bytes([size]) if size < 256 else pickle.BINSTRING + struct.pack("<i", size)
+        self.write(head + data)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+    dispatch[str] = save_py2_str
+
+
+def python2_pickle(obj: object) -> bytes:
+    """``obj`` pickled as the archive's files are, numpy's constructor under its Python 2 module name."""
+    buffer = io.BytesIO()
+    Python2Pickler(buffer, protocol=2).dump(obj)
+    return buffer.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+
+
+def write_cifar100(folder: Path, rng: np.random.Generator, n_train: int, n_test: int) -> dict[str, dict]:
+    """``train`` and ``test`` as in cifar-100-python: one pickled dict each, fine and coarse labels.
+
+    Fine labels span 0..99 and coarse ones 0..19 drawn independently, so reading the wrong key shows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, n in (("train", n_train), ("test", n_test)):
+        entry = {
+            b"filenames": [f"img_{i}.png".encode() for i in range(n)],
+            b"batch_label": f"{name}ing batch 1 of 1".encode(),
+            b"fine_labels": rng.integers(0, 100, n).tolist(),
+            b"coarse_labels": rng.integers(0, 20, n).tolist(),
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        }
+        entry[b"fine_labels"][0] = 99  # the top class is a valid label
+        (folder / name).write_bytes(python2_pickle(entry))
+        files[name] = entry
+    return files
+
+
+def cifar100_folder(root: Path) -> Path:
+    return root / "CIFAR100" / "raw" / "cifar-100-python"
+
+
+def test_cifar100_shapes_fine_labels_and_channel_normalisation(tmp_path):
+    files = write_cifar100(cifar100_folder(tmp_path), np.random.default_rng(6), 9, 4)
+    opcodes = list(pickletools.genops((cifar100_folder(tmp_path) / "train").read_bytes()))
+    names = {op.name for op, _, _ in opcodes}
+    assert "SHORT_BINSTRING" in names and "BINSTRING" in names and not names & {"BINUNICODE", "SHORT_BINBYTES"}
+    assert "numpy.core.multiarray _reconstruct" in {arg for op, arg, _ in opcodes if op.name == "GLOBAL"}
+    data = load_dataset("CIFAR100", tmp_path, download=False)
+    assert data.name == "CIFAR100" and data.num_classes == 100 and data.augment is True
+    assert data.train_x.shape == (9, 3, 32, 32) and data.test_x.shape == (4, 3, 32, 32)
+    assert data.train_x.dtype == torch.float32 and data.train_y.dtype == torch.int64
+    assert data.train_y.tolist() == files["train"][b"fine_labels"]
+    assert data.test_y.tolist() == files["test"][b"fine_labels"]
+    assert data.train_y.tolist() != files["train"][b"coarse_labels"]
+    for split, x in (("train", data.train_x), ("test", data.test_x)):
+        raw = files[split][b"data"].astype(np.float64)  # rows: R plane, G plane, B plane, each 32x32 row-major
+        expected = np.stack(
+            [(raw[:, c * 1024 : (c + 1) * 1024] / 255 - CIFAR100_MEAN[c]) / CIFAR100_STD[c] for c in range(3)], axis=1
+        ).reshape(-1, 3, 32, 32)
+        np.testing.assert_allclose(x.numpy(), expected, rtol=0, atol=1e-5)
+    v = int(files["train"][b"data"][2, 1024 + 5 * 32 + 30])  # image 2, green, row 5, column 30
+    assert data.train_x[2, 1, 5, 30].item() == pytest.approx((v / 255 - 0.4865) / 0.2564, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("train", b"\x80\x02not a pickle", "is corrupt or unreadable"),
+        ("test", pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0]}), "b'fine_labels'"),
+        ("train", pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [3, 100]}), "0..99"),
+        ("test", pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [1]}), "does not hold 2"),
+        ("test", pickle.dumps({b"data": np.zeros((1, 1024), np.uint8), b"fine_labels": [1]}), "(N, 3072)"),
+    ],
+    ids=["not-a-pickle", "cifar10-keys", "label-100", "label-count", "data-shape"],
+)
+def test_cifar100_bad_file_is_one_line_naming_it(tmp_path, name, content, expected):
+    folder = cifar100_folder(tmp_path)
+    write_cifar100(folder, np.random.default_rng(7), 3, 2)
+    (folder / name).write_bytes(content)
+    with pytest.raises(HeteroFLError) as exc:
+        load_dataset("CIFAR100", tmp_path, download=False)
+    message = one_line(exc)
+    assert message.startswith("data file:") and str(folder / name) in message and expected in message
+
+
+def test_cifar100_pickle_with_foreign_code_is_refused(tmp_path):
+    folder = cifar100_folder(tmp_path)
+    write_cifar100(folder, np.random.default_rng(8), 3, 2)
+    with open(folder / "train", "wb") as handle:
+        pickle.dump({b"data": np.zeros((1, 3072), np.uint8), b"fine_labels": [0], b"x": print}, handle)
+    with pytest.raises(HeteroFLError) as exc:
+        load_dataset("CIFAR100", tmp_path, download=False)
+    message = one_line(exc)
+    assert str(folder / "train") in message and "forbidden global builtins.print" in message
+
+
+def test_cifar100_missing_folder_without_download_says_what_and_where(tmp_path):
+    with pytest.raises(HeteroFLError) as exc:
+        load_dataset("CIFAR100", tmp_path, download=False)
+    message = one_line(exc)
+    assert message.startswith("dataset: CIFAR100 files are missing (train, test) and download is off")
+    assert str(cifar100_folder(tmp_path)) in message and "cifar-100-python.tar.gz" in message
+    assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_cifar100_download_uses_torchvisions_url_and_md5_through_a_temp_dir(tmp_path, monkeypatch):
+    import torchvision.datasets.utils as tv_utils
+
+    calls = []
+
+    def fake_download(url, download_root, md5=None, **kwargs):
+        calls.append((url, md5))
+        write_cifar100(Path(download_root) / "cifar-100-python", np.random.default_rng(9), 5, 3)
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_download)
+    data = load_dataset("CIFAR100", tmp_path, download=True)
+    assert data.train_x.shape == (5, 3, 32, 32) and data.test_x.shape == (3, 3, 32, 32)
+    assert calls == [(torchvision.datasets.CIFAR100.url, torchvision.datasets.CIFAR100.tgz_md5)]
+    assert calls[0] == ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["CIFAR100"]  # temp dir removed
+    assert sorted(p.name for p in cifar100_folder(tmp_path).iterdir()) == ["test", "train"]
+
+
+def test_cifar100_failed_download_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    import torchvision.datasets.utils as tv_utils
+
+    def bad_checksum(url, download_root, **kwargs):
+        (Path(download_root) / "cifar-100-python.tar.gz").write_bytes(b"partial")
+        raise RuntimeError("File not found or corrupted.")
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", bad_checksum)
+    with pytest.raises(HeteroFLError) as exc:
+        load_dataset("CIFAR100", tmp_path, download=True)
+    assert "CIFAR100 could not be downloaded (File not found or corrupted.)" in one_line(exc)
+    assert list(tmp_path.rglob("*")) == []
+
+
 # ------------------------------------------------------------------------------------------- WikiText2
 
 
@@ -326,3 +480,38 @@ def test_augment_batch_on_cuda_matches_cpu(raw_images):
     cpu = augment_batch(x, torch.Generator().manual_seed(3))
     gpu = augment_batch(x.cuda(), torch.Generator().manual_seed(3))
     assert gpu.is_cuda and torch.equal(gpu.cpu(), cpu)
+
+
+def test_crop_flip_with_cifar100_statistics_matches_torchvision_pipeline(raw_images):
+    """CIFAR-100's images are normalised with its own statistics, so the padding is its own black pixel."""
+    to_tensor_normalize = T.Compose([T.ToTensor(), T.Normalize(CIFAR100_MEAN, CIFAR100_STD)])
+    x = torch.stack([to_tensor_normalize(image.permute(1, 2, 0).numpy()) for image in raw_images])
+    cases = [(0, 0, False), (8, 8, True), (2, 7, False)]
+    out = crop_flip(x[:3], torch.tensor([c[:2] for c in cases]), torch.tensor([c[2] for c in cases]), *STATS100)
+    for i, (top, left, flip) in enumerate(cases):
+        image = F.crop(F.pad(raw_images[i], [4], fill=0), top, left, 32, 32)
+        image = F.horizontal_flip(image) if flip else image
+        assert torch.equal(out[i], to_tensor_normalize(image.permute(1, 2, 0).numpy()))
+    black = torch.tensor([(0 - m) / s for m, s in zip(CIFAR100_MEAN, CIFAR100_STD, strict=True)])
+    torch.testing.assert_close(out[0, :, :4, :4], black.view(3, 1, 1).expand(3, 4, 4), rtol=0, atol=1e-6)
+    # with CIFAR10's padding the border would differ: the statistics really reach the crop
+    assert not torch.equal(crop_flip(x[:1], torch.zeros(1, 2), torch.zeros(1, dtype=torch.bool))[0, :, 0, 0], black)
+
+
+def test_image_task_pads_with_its_datasets_statistics_and_cifar10_is_unchanged(raw_images):
+    """The trainer's batches: CIFAR10 exactly as before (the default statistics), CIFAR100 with its own."""
+    from synthetic import image_dataset
+
+    from heterofl.tasks import ImageTask, Step
+
+    for name, stats in (("CIFAR10", (CIFAR_MEAN, CIFAR_STD)), ("CIFAR100", STATS100)):
+        dataset = image_dataset(name, (3, 32, 32), 12, 4, augment=True)
+        task = ImageTask(dataset, torch.device("cpu"))
+        rows = torch.arange(12)
+        got, labels = task.batch(Step(rows), torch.Generator().manual_seed(5))
+        expected = augment_batch(dataset.train_x, torch.Generator().manual_seed(5), *stats)
+        assert torch.equal(got, expected) and torch.equal(labels, dataset.train_y)
+        if name == "CIFAR10":  # bit-identical to the call without statistics, as every CIFAR10 run made it
+            assert torch.equal(got, augment_batch(dataset.train_x, torch.Generator().manual_seed(5)))
+        else:
+            assert not torch.equal(got, augment_batch(dataset.train_x, torch.Generator().manual_seed(5)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -33,12 +35,16 @@ def test_config_and_package_names_come_from_the_registries():
 
 
 def test_default_model_sizes_match_their_dataset():
-    """A model's complexity-counting defaults are the sizes of the dataset it is the default model of."""
+    """A model's complexity-counting defaults are the sizes of the first dataset it is the default model of
+    (resnet18: CIFAR10's 10 classes; CIFAR100 shares its input, the report counts its own 100-way head)."""
+    first_of = {}
     for spec in DATASETS.values():
+        first_of.setdefault(spec.model, spec)
         model = model_spec(spec.model)
-        assert model.num_classes == spec.num_classes
+        assert model.num_classes == first_of[spec.model].num_classes
         if model.kind == "image":
-            assert model.in_channels == spec.in_channels
+            assert model.in_channels == spec.in_channels  # the counting image fits every dataset it serves
+    assert first_of["resnet18"].name == "CIFAR10" and DATASETS["CIFAR100"].model == "resnet18"
     for name, model in MODELS.items():
         x = example_input(name)
         if model.kind == "language":
@@ -113,9 +119,17 @@ def test_split_kinds_per_dataset():
 
 
 def test_language_lookups():
-    assert [is_language(name) for name in DATASETS] == [False, False, False, True]
+    assert [is_language(name) for name in DATASETS] == [False, False, False, False, True]
     assert not is_language("not-a-dataset")
-    assert wildcard_pattern() == "MNIST|MNIST5k|CIFAR10|WikiText2"
+    assert wildcard_pattern() == "MNIST|MNIST5k|CIFAR10|CIFAR100|WikiText2"
+    # Snakemake matches whole paths, so CIFAR10 being a prefix of CIFAR100 must not cut the wildcard short
+    for name in DATASETS:
+        match = re.fullmatch(rf"runs/(?P<dataset>{wildcard_pattern()})/resnet18/x", f"runs/{name}/resnet18/x")
+        assert match is not None and match["dataset"] == name
+        match = re.fullmatch(
+            rf"figures/(?P<dataset>{wildcard_pattern()})_(?P<split>[^/]+)\.pdf", f"figures/{name}_iid.pdf"
+        )
+        assert match is not None and match["dataset"] == name and match["split"] == "iid"
     text = Dataset(
         "WikiText2",
         torch.zeros(2, 8, dtype=torch.long),
