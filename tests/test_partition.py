@@ -389,3 +389,35 @@ def test_partition_file_and_every_atomic_output_get_the_umask_mode_not_0600(mnis
     assert (tmp_path / "other.txt").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600  # the umask is respected, not overridden
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.txt", "partition.json", "private.json"]
+
+
+# -------------------------------------------------------------------------------------------- 100 classes
+
+
+def test_non_iid_2_and_dirichlet_with_100_classes(tmp_path):
+    """CIFAR100's label count: 50 clients x 2 shards use each of the 100 classes exactly once."""
+    from heterofl.data.partition import check_shard_counts
+
+    data = image_dataset([4] * 100, [2] * 100, name="CIFAR100")
+    assert check_shard_counts(2, 50, 100, "reference", "CIFAR100") == 1  # int(2 * 50 / 100)
+    assert check_shard_counts(2, 100, 100, "reference", "CIFAR100") == 2
+    partition = make_partition(data, "non-iid-2", 50, seed=3)
+    assert_valid(partition, data)
+    assert all(len(labels) == 2 for labels in partition.label_sets)  # one shard per class: no collapse
+    assert sorted(np.concatenate(partition.label_sets).tolist()) == list(range(100))
+    y = data.train_y.numpy()
+    for user, labels in enumerate(partition.label_sets):  # a whole class per shard: all 4 + 4 of its images
+        assert sorted(y[partition.train_indices[user]].tolist()) == sorted(labels.tolist() * 4)
+        assert len(partition.test_indices[user]) == 4
+    mask = partition.label_mask(100)
+    assert mask.shape == (50, 100) and mask.sum(1).tolist() == [2] * 50 and mask.sum(0).tolist() == [1] * 100
+    with pytest.raises(HeteroFLError) as exc:  # 2 x 10 clients cannot cover 100 classes with whole shards
+        check_shard_counts(2, 10, 100, "reference", "CIFAR100")
+    assert str(exc.value).startswith("num_users: non-iid-2 (reference) cuts int(2*10/100) = 0 shards per class")
+    dirichlet = make_partition(data, "dirichlet-0.3", 20, seed=1)
+    assert_valid(dirichlet, data)
+    assert sorted(np.concatenate(dirichlet.train_indices).tolist()) == list(range(400))  # every image dealt
+    counts = partition_statistics(dirichlet, data)[[f"label_{k}" for k in range(100)]].to_numpy()
+    assert counts.shape == (20, 100) and counts.sum(0).tolist() == [4] * 100
+    plot_partition_heatmap(partition, data, tmp_path / "heat.png")  # 100 label columns draw
+    assert (tmp_path / "heat.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

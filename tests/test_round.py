@@ -164,3 +164,54 @@ def test_every_submodel_rate_is_evaluated():
     with torch.no_grad():
         accuracy = 100.0 * (model(dataset.test_x).argmax(1) == dataset.test_y).float().mean().item()
     assert abs(row["b_Global-Accuracy"] - accuracy) < 1e-9
+
+
+def test_one_round_with_100_classes_non_iid_2_and_cifar100_augmentation(monkeypatch):
+    """A CIFAR100-shaped run: the 100-way head, label-split aggregation over 100 classes, CIFAR-100's padding."""
+    import heterofl.tasks
+    from heterofl.data import Dataset
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(100).repeat_interleave(4)  # 4 training and 2 test images per class
+    dataset = Dataset(
+        "CIFAR100",
+        torch.randn(400, 3, 32, 32, generator=g),
+        labels,
+        torch.randn(200, 3, 32, 32, generator=g),
+        torch.arange(100).repeat_interleave(2),
+        100,
+        True,
+    )
+    seen = []
+    real_augment = heterofl.tasks.augment_batch
+
+    def spy(x, generator, mean, std):
+        seen.append((mean, std))
+        return real_augment(x, generator, mean, std)
+
+    monkeypatch.setattr(heterofl.tasks, "augment_batch", spy)
+    partition = make_partition(dataset, "non-iid-2", 50, seed=0)
+    config = ExperimentConfig.from_dict(
+        {
+            "dataset": "CIFAR100",
+            "model": "conv",
+            "control": "1_50_0.1_non-iid-2_fix_a1-b1_bn_1_1",
+            "rounds": 1,
+            "local_epochs": 1,
+            "batch_size_train": 4,
+            "engine": "sequential",
+        }
+    )
+    federation = Federation(config, dataset, partition, torch.device("cpu"))
+    start = federation.initial_state()
+    after = federation.run_round(copy.deepcopy(start))
+    assert seen and set(seen) == {((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))}
+    assert after.params["classifier.weight"].shape[0] == 100
+    # masked loss + label-split aggregation: exactly the rows of the 5 sampled clients' 2 labels each move
+    changed = set(torch.nonzero(after.params["classifier.bias"] != start.params["classifier.bias"]).flatten().tolist())
+    owners = [u for u, held in enumerate(partition.label_sets) if changed & set(held.tolist())]
+    assert len(owners) == 5 and changed == {int(k) for u in owners for k in partition.label_sets[u]}
+    row = after.history[-1]
+    assert row["clients"] == 5
+    for letter in "ab":
+        assert 0.0 <= row[f"{letter}_Global-Accuracy"] <= 100.0 and 0.0 <= row[f"{letter}_Local-Accuracy"] <= 100.0
