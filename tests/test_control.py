@@ -84,6 +84,21 @@ def test_experiment_config_fills_reference_hyperparameters():
     assert (mnist.lr, mnist.rounds, mnist.local_epochs, mnist.batch_size_train) == (0.01, 200, 5, 10)
 
 
+def test_every_dataset_has_reference_hyperparameters_for_each_split_it_allows():
+    """CIFAR100 has no setting in HeteroFL's reference: it takes CIFAR10's (same images and model)."""
+    from heterofl.data.registry import DATASETS
+
+    for name, spec in DATASETS.items():
+        for split in ("iid", "non-iid-2", "dirichlet-0.3", "none"):
+            if spec.allows_split(split):
+                users = "0_1_1" if split == "none" else "1_100_0.1"
+                ExperimentConfig(dataset=name, control=Control.parse(f"{users}_{split}_fix_a1_bn_1_1"))
+    for split, values in (("iid", (0.1, 400, (150, 250))), ("non-iid-2", (0.1, 800, (300, 500)))):
+        config = ExperimentConfig(dataset="CIFAR100", control=Control.parse(f"1_100_0.1_{split}_fix_a1_bn_1_1"))
+        assert config.model == "resnet18" and (config.lr, config.rounds, config.milestones) == values
+        assert (config.local_epochs, config.batch_size_train, config.batch_size_test) == (5, 10, 50)
+
+
 def test_experiment_config_dict_round_trip_and_unknown_key():
     config = ExperimentConfig.from_dict(
         {"dataset": "MNIST5k", "control": "1_20_0.25_iid_fix_a1-e1_bn_1_1", "rounds": 3, "mask": 0}

@@ -303,3 +303,27 @@ def test_every_model_module_is_registered():
             model = spec.build(1.0, 1.0, **options)
         built.add(type(model).__module__.rsplit(".", 1)[1])
     assert built == modules
+
+
+def test_report_counts_cifar100s_head_and_the_grid_estimator_its_size():
+    """resnet18 on CIFAR100 differs from CIFAR10 only by the 100-way head: 90 more rows of ceil(512 x rate)
+    weights and a bias each, in the report's cost columns and the grid estimator's MACs."""
+    ten, hundred = complexity("resnet18", "1-1-1-2", "CIFAR10"), complexity("resnet18", "1-1-1-2", "CIFAR100")
+    assert ten.equals(complexity("resnet18", "1-1-1-2"))  # CIFAR10's numbers as before
+    widths = [math.ceil(512 * RATE_OF_LETTER[letter]) for letter in ten["letter"]]
+    assert (hundred["params"] - ten["params"]).tolist() == [90 * (w + 1) for w in widths]
+    assert (hundred["macs_true"] - ten["macs_true"]).tolist() == [90 * w for w in widths]
+    cost = mode_cost("resnet18", "1-1-1-2", "a1-e1", "CIFAR100")
+    assert cost["params"] - mode_cost("resnet18", "1-1-1-2", "a1-e1")["params"] == pytest.approx(90 * (513 + 33) / 2)
+    control = "1_100_0.1_iid_fix_a1_bn_1_1"
+    runs = {
+        name: ExperimentConfig.from_dict({"dataset": name, "control": control, "rounds": 2, "eval_rates": "global"})
+        for name in ("CIFAR10", "CIFAR100")
+    }
+    counter = MacCounter()
+    assert counter(runs["CIFAR100"], 1.0)[0] - counter(runs["CIFAR10"], 1.0)[0] == 90 * 512
+    flops = {name: run_flops(config, counter) for name, config in runs.items()}
+    # 10 clients x 500 images x 5 epochs x 2 rounds, 3 forwards per sample, 2 FLOPs per MAC
+    assert flops["CIFAR100"]["train"] - flops["CIFAR10"]["train"] == 2 * 3 * 90 * 512 * 10 * 500 * 5 * 2
+    # static BN over the 50,000 training images and the test over 10,000, twice
+    assert flops["CIFAR100"]["server"] - flops["CIFAR10"]["server"] == 2 * 90 * 512 * 60_000 * 2
