@@ -143,3 +143,36 @@ def test_the_config_readme_lists_every_registered_method_and_model():
             if line.startswith("| `")}  # fmt: skip
     assert all(f"`{name}`" in rows["`methods`"] for name in METHOD_NAMES), rows["`methods`"]
     assert all(f"`{name}`" in rows["`model`"] for name in MODELS), rows["`model`"]
+    from heterofl.data.registry import DATASETS
+
+    assert all(f"`{name}`" in rows["`dataset`"] for name in DATASETS), rows["`dataset`"]
+
+
+def test_depthfl_published_preset_is_its_setting_with_the_exact_per_round_decay():
+    """config/methods_published.yaml's DepthFL entry: CIFAR-100, 100 clients, 10 per round, 4 depth levels at
+    25 %, and round r's lr is DepthFL's 0.1 x 0.998^(r-1) (its client: learning_rate * decay**(round - 1))."""
+    from heterofl.federation import learning_rate
+    from heterofl.grid import expand_runs
+    from heterofl.methods.registry import depth_level
+
+    config = yaml.safe_load((ROOT / "config" / "methods_published.yaml").read_text())
+    runs = [run for run in expand_runs(config) if run.experiment == "depthfl-cifar100"]
+    assert sorted({run.config.method for run in runs}) == ["depthfl", "heterofl", "inclusivefl"]
+    assert len(runs) == 3 * len(config["seeds"])
+    for run in runs:
+        c = run.config
+        assert (c.dataset, c.model, c.resnet_blocks, c.rounds, c.local_epochs, c.batch_size_train) == (
+            "CIFAR100",
+            "resnet18",
+            (2, 2, 2, 2),
+            1000,
+            5,
+            50,
+        )
+        assert (c.control.num_users, c.control.frac, c.control.data_split_mode) == (100, 0.1, "iid")
+        assert (c.momentum, c.weight_decay) == (0.0, 0.001)
+        mode = c.mode
+        assert mode.probabilities == (0.25,) * 4
+        assert [depth_level(r, mode.global_rate, 4) for r in mode.rates] == [4, 3, 2, 1]
+        for round_ in range(1, c.rounds + 1):
+            assert learning_rate(c, round_) == pytest.approx(0.1 * 0.998 ** (round_ - 1), rel=1e-12), round_
