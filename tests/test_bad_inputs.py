@@ -33,6 +33,7 @@ TRAIN = ["train", "--dataset", "MNIST5k", "--control", CONTROL, "--threads", "1"
 for _pair in SETTINGS:
     TRAIN += ["--set", _pair]
 RUN = "results/runs/run1"  # an existing, finished-looking run folder
+NEW = "results/runs/new"  # no run yet: another dataset may train there (run1 holds an MNIST5k run)
 
 
 def train(*extra: str, out: str = RUN, control: str | None = None) -> list[str]:
@@ -237,12 +238,22 @@ CASES = [
     # data files
     (
         "data-cifar-truncated-batch",
-        train("--set", "data_root=" + P + "cifar", "--dataset", "CIFAR10"),
+        train("--set", "data_root=" + P + "cifar", "--dataset", "CIFAR10", out=NEW),
         "data file",
         True,
     ),
-    ("data-mnist-bad-magic", train("--set", "data_root=" + P + "mnist", "--dataset", "MNIST"), "data file", False),
-    ("data-wikitext-empty", train("--set", "data_root=" + P + "wiki", "--dataset", "WikiText2"), "data file", False),
+    (
+        "data-mnist-bad-magic",
+        train("--set", "data_root=" + P + "mnist", "--dataset", "MNIST", out=NEW),
+        "data file",
+        False,
+    ),
+    (
+        "data-wikitext-empty",
+        train("--set", "data_root=" + P + "wiki", "--dataset", "WikiText2", out=NEW),
+        "data file",
+        False,
+    ),
     # partition files
     ("part-missing-file", train("--partition", P + "nope.json"), "partition", False),
     ("part-empty", train("--partition", P + "empty.json"), "partition", False),

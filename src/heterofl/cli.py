@@ -24,6 +24,7 @@ from heterofl.lock import run_lock
 from heterofl.models.registry import model_names, model_spec
 from heterofl.output_paths import check_outputs
 from heterofl.settings_file import load_yaml, read_yaml_config
+from heterofl.write_guard import check_file_output, check_folder_output, check_run_folder, read_only_tree
 
 log = logging.getLogger("heterofl")
 _DATASET_HELP = ", ".join(dataset_names()[:-1]) + f" or {dataset_names()[-1]}."
@@ -48,6 +49,14 @@ def _setup_logging(log_file: str | Path | None, verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.INFO, handlers=handlers, force=True, format="%(asctime)s %(levelname)s %(message)s"
     )
+
+
+def guard_files(files: dict[str, Any], own_run: str | Path | None = None, replaces: tuple[str, ...] = ()) -> None:
+    """:func:`check_file_output` for every given file option (``None`` skipped, lists and tuples unpacked)."""
+    for field, paths in files.items():
+        for path in paths if isinstance(paths, list | tuple) else [paths]:
+            if path is not None:
+                check_file_output(path, field, own_run, replaces)
 
 
 def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -127,6 +136,7 @@ def partition(dataset, split, num_users, seed, variant, data_root, out, stats, h
     from heterofl.data.splits import validate_split_mode
 
     check_outputs({}, {"--out": out, "--stats": stats, "--heatmap": heatmap, "--log": log_file})
+    guard_files({"--out": out, "--stats": stats, "--heatmap": heatmap, "--log": log_file})
     _setup_logging(log_file)
     validate_split_mode(split)
     data = load_dataset(dataset, data_root)
@@ -161,6 +171,7 @@ def heatmap(stats_csv, outputs, title) -> None:
     if not Path(stats_csv).is_file():
         raise HeteroFLError("--stats", f"{stats_csv} does not exist", "a CSV written by 'heterofl partition --stats'")
     check_outputs({}, {"--out": outputs})
+    guard_files({"--out": outputs})
     for path in outputs:
         plot_heatmap_from_statistics(stats_csv, path, title)
 
@@ -177,6 +188,7 @@ def fleet(devices_path, fleet_name, num_users, seed, out) -> None:
     from heterofl.devices import assign_fleet, read_device_table, write_fleet
 
     check_outputs({}, {"--out": out})
+    guard_files({"--out": out})
     made = assign_fleet(read_device_table(devices_path), fleet_name, num_users, seed)
     write_fleet(made, out)
     counts = {name: made.devices.count(name) for name in made.classes}
@@ -214,7 +226,9 @@ def train(
         check_fleet(config, read_fleet(fleet_path) if fleet_path is not None else None, training=True)
     pick_device(device)  # reject a bad --device before anything is written
     check_outputs({"--out": out}, {"--log": log_file})
+    check_run_folder(out, config)
     log_path = Path(log_file) if log_file else Path(out) / "train.log"
+    guard_files({"--log": log_path}, own_run=out, replaces=("train.log",))
     _setup_logging(log_path)  # the file appears at the first line logged
     created = [p for p in (Path(out), *Path(out).parents) if not p.exists()]  # deepest first
     try:
@@ -290,8 +304,11 @@ def evaluate(run_path, out, partition_path, device, threads, log_file) -> None:
         torch.set_num_threads(threads)
     pick_device(device)
     check_outputs({}, {"--out": out or Path(run_path) / "eval.csv", "--log": log_file})
+    guard_files({"--out": out or Path(run_path) / "eval.csv"}, own_run=run_path, replaces=("eval.csv",))
+    guard_files({"--log": log_file}, own_run=run_path)
     _setup_logging(log_file)
-    with run_lock(run_path):
+    read_only = read_only_tree(run_path) is not None  # --out elsewhere: a read-only run is only read, not locked
+    with contextlib.nullcontext() if read_only else run_lock(run_path):
         frame = evaluate_run(run_path, out, partition_path, device)
     click.echo(f"{out or Path(run_path) / 'eval.csv'}: {len(frame)} rows")
 
@@ -315,6 +332,7 @@ def summarize(models, resnet_blocks, out) -> None:
             "--resnet-blocks", f"{resnet_blocks!r} is not 4 positive block counts", "1,1,1,2 (paper) or 2,2,2,2"
         )
     check_outputs({}, {"--out": out})
+    guard_files({"--out": out})
     tables = []
     for name in models:
         kwargs = {"resnet_blocks": blocks} if "resnet_blocks" in model_spec(name).kwargs else {}
@@ -344,6 +362,8 @@ def report(runs_root, out_dir, expected, metric, log_file) -> None:
     from heterofl.report import build_report
 
     check_outputs({"--out": out_dir}, {"--log": log_file})
+    check_folder_output(out_dir, "--out")
+    guard_files({"--log": log_file})
     _setup_logging(log_file)
     written = build_report(runs_root, out_dir, metric, list(expected))
     click.echo(f"{len(written)} files written under {out_dir}")
@@ -360,6 +380,8 @@ def collect(folders, expected, summary_dir, log_file) -> None:
     from heterofl.report import write_summary
 
     check_outputs({"--out": summary_dir}, {"--log": log_file})
+    check_folder_output(summary_dir, "--out")
+    guard_files({"--log": log_file})
     _setup_logging(log_file)
     write_summary(summary_dir, folders=[*folders, *expected], expected=list(expected))
     click.echo(f"{summary_dir}: summary of {len(folders) + len(expected)} run folders written")
@@ -389,6 +411,8 @@ def tables(runs_csv, metric, out, figures, log_file) -> None:
     from heterofl.report import write_tables
 
     check_outputs({"--out": out}, {"--log": log_file})
+    check_folder_output(out, "--out")
+    guard_files({"--log": log_file})
     _setup_logging(log_file)
     click.echo(f"{len(write_tables(runs_csv, out, metric, figures))} files written under {out}")
 
@@ -407,6 +431,8 @@ def figures(runs_csv, history_csv, cost_csv, metric, out, log_file) -> None:
     from heterofl.report import write_figures
 
     check_outputs({"--out": out}, {"--log": log_file})
+    check_folder_output(out, "--out")
+    guard_files({"--log": log_file})
     _setup_logging(log_file)
     click.echo(f"{len(write_figures(runs_csv, history_csv, out, metric, cost_csv))} files written under {out}")
 
@@ -433,6 +459,11 @@ def reproduce(folders, out, tolerance, threads, device, log_file) -> None:
     for folder in folders:
         original_config(folder)  # every run readable before any training
     pick_device(device)
+    check_outputs({"--out": out}, {"--log": log_file})
+    check_folder_output(out, "--out")
+    guard_files({"--log": log_file})
+    for index in range(len(folders)):
+        check_folder_output(Path(out) / f"run{index}", "--out")
     _setup_logging(log_file)
     rows, outside = [], 0
     for index, folder in enumerate(folders):

@@ -26,19 +26,11 @@ from heterofl.output_paths import shown_path
 from heterofl.report import collect
 from heterofl.results import RUN_FILES
 from heterofl.settings_file import read_yaml_config
+from heterofl.write_guard import READ_ONLY_MARKER as READ_ONLY_MARKER  # re-exported: the pipeline names it
+from heterofl.write_guard import read_only_tree
 
-READ_ONLY_MARKER = ".read-only"
 OWNER_FILE = ".heterofl-root.yaml"
 OUTPUT_FOLDERS = ("partitions", "runs", "summary", "tables", "figures", "logs")
-
-
-def read_only_tree(path: str | Path) -> Path | None:
-    """The read-only tree that ``path`` is in (itself or a parent carries the marker), or None."""
-    resolved = Path(path).resolve()
-    for folder in (resolved, *resolved.parents):
-        if (folder / READ_ONLY_MARKER).is_file():
-            return folder
-    return None
 
 
 def check_roots(results: str, cache: str | None) -> list[str]:
