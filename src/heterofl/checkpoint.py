@@ -70,7 +70,10 @@ def _restore_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save_checkpoint(path: str | Path, config: ExperimentConfig, state: RunState) -> None:
+def save_checkpoint(
+    path: str | Path, config: ExperimentConfig, state: RunState, partition_hash: str | None = None
+) -> None:
+    """Write the state; ``partition_hash`` (the partition's content hash) lets a resume refuse another split."""
     payload = {
         "format": FORMAT_VERSION,
         "config": config.result_fields(),
@@ -81,6 +84,8 @@ def save_checkpoint(path: str | Path, config: ExperimentConfig, state: RunState)
         "history": state.history,
         "rng": _rng_states(),
     }
+    if partition_hash is not None:  # absent in older checkpoints: their resume cannot check the partition
+        payload["partition_hash"] = partition_hash
     if state.method_state:  # FedEcover's pools; absent for stateless methods, as in older checkpoints
         payload["method_state"] = state.method_state
     if state.server_state:  # server momentum's velocity; absent for the plain mean, as in older checkpoints

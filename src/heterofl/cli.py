@@ -453,11 +453,12 @@ def reproduce(folders, out, tolerance, threads, device, log_file) -> None:
 
     from heterofl.device import pick_device
     from heterofl.io import write_csv
-    from heterofl.reproduce import compare_runs, describe, original_config, retrain
+    from heterofl.reproduce import compare_runs, describe, original_config, recorded_partition, retrain
     from heterofl.runner import RunFailed
 
     for folder in folders:
-        original_config(folder)  # every run readable before any training
+        original_config(folder)  # every run readable, and its partition the recorded one, before any training
+        recorded_partition(folder)
     pick_device(device)
     check_outputs({"--out": out}, {"--log": log_file})
     check_folder_output(out, "--out")

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from heterofl.config import CONTROL_FIELDS
+from heterofl.data.registry import dataset_names
 from heterofl.errors import HeteroFLError
+from heterofl.rates import RATE_OF_LETTER
 from heterofl.results import ACCOUNTING_COLUMNS
 
 
@@ -88,6 +90,40 @@ def require_present(frame: pd.DataFrame, path: str | Path, field: str, columns: 
             raise HeteroFLError(field, f"{_cell(path, row, column)} is empty", allowed)
 
 
+def _first_bad(bad: np.ndarray) -> int | None:
+    return int(np.flatnonzero(bad)[0]) if bad.any() else None
+
+
+def require_domain(frame: pd.DataFrame, path: str | Path, field: str, values: list[str], allowed: str) -> None:
+    """Keys and numbers a summary can hold: a dataset of the registry, a seed >= 0 (an integer), known rate
+    letters (and each letter's rate), and accuracies (``*Accuracy`` metrics) in [0, 100]."""
+    checks = []
+    if "dataset" in frame.columns:
+        names = dataset_names()
+        checks.append(("dataset", ~frame["dataset"].isin(names).to_numpy(), ", ".join(names)))
+    if "seed" in frame.columns:
+        seeds = pd.to_numeric(frame["seed"], errors="coerce").astype(float).to_numpy()
+        checks.append(("seed", ~((seeds >= 0) & (np.floor(seeds) == seeds)), "an integer >= 0"))
+    for column in ("letter", "global_letter"):
+        if column in frame.columns:
+            checks.append((column, ~frame[column].isin(list(RATE_OF_LETTER)).to_numpy(), ", ".join(RATE_OF_LETTER)))
+    if "rate" in frame.columns and "letter" in frame.columns:
+        rates = pd.to_numeric(frame["rate"], errors="coerce").astype(float).to_numpy()
+        wanted = frame["letter"].map(RATE_OF_LETTER).astype(float).to_numpy()
+        checks.append(("rate", ~np.isclose(rates, wanted), "the rate of the row's letter (a 1, b 0.5, ... e 0.0625)"))
+    if "metric" in frame.columns:
+        accuracy = frame["metric"].astype(str).str.endswith("Accuracy").to_numpy()
+        for column in values:
+            numbers = pd.to_numeric(frame[column], errors="coerce").astype(float).to_numpy()
+            checks.append((column, accuracy & ~((numbers >= 0) & (numbers <= 100)), "an accuracy in 0..100"))
+    for column, bad, what in checks:
+        row = _first_bad(bad)
+        if row is not None:
+            raise HeteroFLError(
+                field, f"{_cell(path, row, column)} holds {frame[column].iloc[row]!r}", f"{what}; {allowed}"
+            )
+
+
 # --------------------------------------------------------------------------------------- the files themselves
 
 METRIC_COLUMN = re.compile(r"^([a-e])_(.+)$")
@@ -111,6 +147,7 @@ def read_run_history(path: str | Path) -> pd.DataFrame:
     if not metrics:
         raise HeteroFLError("history", f"{path} has no metric column (such as a_Global-Accuracy)", allowed)
     require_finite(frame, path, "history", ["round"], allowed)
+    require_contiguous_rounds(frame["round"], path, allowed)
     unevaluated = frame[metrics].isna().all(axis=1)
     unevaluated.iloc[-1] = False  # the last round always evaluates
     require_finite(frame, path, "history", metrics, allowed, skip_rows=unevaluated)
@@ -121,6 +158,20 @@ def read_run_history(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def require_contiguous_rounds(rounds: pd.Series, path: str | Path, allowed: str) -> None:
+    """Rounds 1, 2, ..., n, once each and in order: a deleted or repeated row would shift best and last-k."""
+    expected = np.arange(1, len(rounds) + 1)
+    differs = np.flatnonzero(rounds.to_numpy(dtype=float) != expected)
+    if len(differs):
+        line = int(differs[0]) + 2  # the header is line 1
+        raise HeteroFLError(
+            "history",
+            f"{path} line {line} is round {rounds.iloc[differs[0]]:g} where round {expected[differs[0]]} belongs"
+            " (rounds must run 1, 2, 3, ... once each)",
+            allowed,
+        )
+
+
 def read_run_eval(path: str | Path) -> pd.DataFrame:
     """A run's ``eval.csv``: per evaluated letter and metric, finite final, best and mean_last_k."""
     allowed = _RUN_AGAIN.format("eval.csv", "evaluate")
@@ -129,6 +180,15 @@ def read_run_eval(path: str | Path) -> pd.DataFrame:
     require_rows(frame, path, "eval", allowed)
     require_present(frame, path, "eval", ["letter", "metric"], allowed)
     require_finite(frame, path, "eval", ["rate", *VALUES], allowed)
+    require_domain(frame, path, "eval", VALUES, allowed)
+    repeated = frame.duplicated(["letter", "metric"]).to_numpy()
+    row = _first_bad(repeated)
+    if row is not None:
+        raise HeteroFLError(
+            "eval",
+            f"{_cell(path, row, 'metric')} repeats {frame['letter'].iloc[row]} {frame['metric'].iloc[row]}",
+            f"one row per letter and metric; {allowed}",
+        )
     return frame
 
 
@@ -154,6 +214,7 @@ def read_summary_runs(path: str | Path, field: str = "summary") -> pd.DataFrame:
     require_columns(frame, path, field, [*SUMMARY_KEYS, *VALUES], allowed)
     require_present(frame, path, field, SUMMARY_KEYS, allowed)
     require_finite(frame, path, field, VALUES, allowed)
+    require_domain(frame, path, field, VALUES, allowed)
     return frame
 
 
@@ -164,6 +225,7 @@ def read_summary_history(path: str | Path, field: str = "summary") -> pd.DataFra
     require_columns(frame, path, field, [*SUMMARY_HISTORY_KEYS, "value"], allowed)
     require_present(frame, path, field, SUMMARY_HISTORY_KEYS, allowed)
     require_finite(frame, path, field, ["round", "value"], allowed)
+    require_domain(frame, path, field, ["value"], allowed)
     return frame
 
 

@@ -20,8 +20,9 @@ from heterofl.federation import Federation
 from heterofl.io import write_csv
 from heterofl.rates import RATE_OF_LETTER
 from heterofl.results import RUN_FILES, summarize_history
-from heterofl.runner import load_model_params, load_partition
+from heterofl.runner import check_same_partition, load_model_params, load_partition
 from heterofl.settings_file import read_yaml_config
+from heterofl.state_checks import check_params
 
 
 def evaluate_run(
@@ -34,12 +35,17 @@ def evaluate_run(
     for key in ("config", "history", "model"):
         if not (run / RUN_FILES[key]).is_file():
             raise HeteroFLError("run", f"{run} has no {RUN_FILES[key]}; train it first", "a finished run folder")
-    config = ExperimentConfig.from_dict(read_yaml_config(run / RUN_FILES["config"])).replace(eval_rates="all")
-    model_params = load_model_params(run / RUN_FILES["model"])  # every file of the run refused before the data
+    trained = ExperimentConfig.from_dict(read_yaml_config(run / RUN_FILES["config"]))
+    config = trained.replace(eval_rates="all")
+    model_params = load_model_params(run / RUN_FILES["model"], trained)  # every file refused before the data
     past_rounds = read_run_history(run / RUN_FILES["history"])
     dataset = load_dataset(config.dataset, config.data_root)
     partition = load_partition(config, dataset, partition_path)
+    check_same_partition(
+        partition, provenance.trained_partition(run).get("content_hash"), partition_path, f"{run} was trained on"
+    )
     federation = Federation(config, dataset, partition, pick_device(device))
+    check_params(model_params, federation.global_template(), run / RUN_FILES["model"], "model")
     params = {k: v.to(federation.device) for k, v in model_params.items()}
     final = federation.evaluate(params)
     history = summarize_history(past_rounds, config.last_k).set_index(["letter", "metric"])

@@ -149,6 +149,12 @@ class Federation:
     def eval_model(self, rate: float) -> torch.nn.Module:
         return self.build(rate).to(self.device)
 
+    def global_template(self) -> Params:
+        """The global model's parameters by name (the shapes and dtypes a checkpoint or model.pt must match),
+        from a model built on a forked random generator, so asking changes no later draw."""
+        with torch.random.fork_rng(devices=[]):
+            return parameters_of(self.build(self.mode.global_rate))
+
     def initial_state(self) -> RunState:
         torch.manual_seed(self.config.seed)
         model = self.build(self.mode.global_rate)

@@ -106,6 +106,14 @@ def read(folder: str | Path) -> list[dict[str, Any]]:
     return [r for r in records if isinstance(r, dict)]
 
 
+def trained_partition(folder: str | Path) -> dict[str, Any]:
+    """The partition the run's last training session used: ``path`` (None: made from the seed), ``content_hash``
+    and ``seed``; empty for a run trained before it was recorded."""
+    trained = [r for r in read(folder) if r.get("step") == "train"]
+    recorded = trained[-1].get("partition") if trained else None
+    return recorded if isinstance(recorded, dict) else {}
+
+
 def append(folder: str | Path, entry: dict[str, Any], fresh: bool = False) -> None:
     """Add a record (atomically: the file is rewritten whole); ``fresh`` drops the records of an earlier run."""
     write_yaml(Path(folder) / FILE, {"records": [*([] if fresh else read(folder)), entry]})

@@ -142,11 +142,33 @@ def original_threads(folder: str | Path) -> tuple[int | None, int | None]:
     return (train[-1] if train else None), (evaluate[-1] if evaluate else None)
 
 
+def recorded_partition(folder: str | Path) -> tuple[str | None, str | None]:
+    """(the partition file the original trained on, or None to make it from the seed; the hash it must have).
+
+    A recorded file that still exists but no longer has the recorded hash is refused here, before any training.
+    """
+    from heterofl.data import read_partition
+
+    recorded = provenance.trained_partition(folder)
+    path, expected = recorded.get("path"), recorded.get("content_hash")
+    if path is None or not Path(path).is_file():
+        return None, expected
+    found = read_partition(path).content_hash
+    if expected is not None and found != expected:
+        raise HeteroFLError(
+            "partition",
+            f"{path} (hash {found[:12]}) is not the partition {folder} was trained on (hash {expected[:12]})",
+            "the partition file the run recorded; regenerate it with heterofl partition",
+        )
+    return path, expected
+
+
 def retrain(folder: str | Path, out: str | Path, device: str | None = None, threads: int | None = None) -> Path:
     """Train and evaluate ``folder``'s configuration afresh into ``out`` (which must not hold a run).
 
     Without ``threads``, each step uses the thread count the original recorded for it: float reductions
-    depend on it, so that is what bitwise reproduction needs.
+    depend on it, so that is what bitwise reproduction needs. The partition is the one the original recorded:
+    its file when that still exists, else made from the seed; either way it must have the recorded hash.
     """
     import torch
 
@@ -158,12 +180,13 @@ def retrain(folder: str | Path, out: str | Path, device: str | None = None, thre
     if (out / RUN_FILES["config"]).exists() or (out / "checkpoint.pt").exists():
         raise HeteroFLError("out", f"{out} already holds a run", "an empty or new folder")
     train_threads, eval_threads = (threads, threads) if threads else original_threads(folder)
+    partition_path, partition_hash = recorded_partition(folder)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(train_threads or before)
-        train_run(config, out, device=device)
+        train_run(config, out, partition_path, device=device, partition_hash=partition_hash)
         torch.set_num_threads(eval_threads or before)
-        evaluate_run(out, device=device)
+        evaluate_run(out, partition_path=partition_path, device=device)
     finally:
         torch.set_num_threads(before)
     return out

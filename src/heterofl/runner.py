@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -28,6 +29,7 @@ from heterofl.io import save_torch, write_csv, write_text, write_yaml
 from heterofl.local_training import DivergenceError
 from heterofl.lock import run_lock
 from heterofl.results import CHECKPOINT, DIVERGED, FAILED, RUN_FILES
+from heterofl.state_checks import check_params, check_random_states, check_round
 
 log = logging.getLogger("heterofl")
 
@@ -54,7 +56,40 @@ def load_partition(config: ExperimentConfig, dataset: Dataset, partition_path: s
             f"{partition_path} is a {partition.scheme!r} split but the control string asks for {split!r}",
             f"a {split} partition",
         )
+    if partition.seed != config.seed:
+        raise HeteroFLError(
+            "partition",
+            f"{partition_path} was made with seed {partition.seed} but the run's seed is {config.seed}",
+            f"a partition made with --seed {config.seed}",
+        )
+    if split.startswith("non-iid") and partition.variant != config.non_iid_variant:
+        raise HeteroFLError(
+            "partition",
+            f"{partition_path} is of variant {partition.variant!r} but the run asks for {config.non_iid_variant!r}",
+            f"a partition made with --variant {config.non_iid_variant}",
+        )
     return partition
+
+
+def partition_record(partition: Partition, path: str | Path | None) -> dict[str, Any]:
+    """What provenance keeps of the partition a run trained on (not hashed into the config: a run's config
+    hash stays what it was whether its split came from a file or was made from the seed)."""
+    return {
+        "path": str(path) if path is not None else None,
+        "content_hash": partition.content_hash,
+        "seed": partition.seed,
+    }
+
+
+def check_same_partition(partition: Partition, expected: str | None, source: str | Path | None, why: str) -> None:
+    """Refuse a partition whose content hash is not ``expected`` (None: nothing to compare with)."""
+    if expected is not None and partition.content_hash != expected:
+        shown = source if source is not None else f"the partition made from seed {partition.seed}"
+        raise HeteroFLError(
+            "partition",
+            f"{shown} (hash {partition.content_hash[:12]}) is not the partition {why} (hash {expected[:12]})",
+            f"the partition file with hash {expected[:12]}",
+        )
 
 
 def check_training_data(partition: Partition, source: str | Path | None = None) -> None:
@@ -97,11 +132,13 @@ def train_run(
     device: str | None = None,
     on_round: Callable[[RunState], None] | None = None,
     fleet_path: str | Path | None = None,
+    partition_hash: str | None = None,
 ) -> pd.DataFrame:
     """Train (or resume) one run into ``out_dir`` and return its history; one writer per folder (``lock.py``).
-    ``fleet_path``: the fleet file of a run on the simulated clock (``config.fleet``)."""
+    ``fleet_path``: the fleet file of a run on the simulated clock (``config.fleet``); ``partition_hash``: the
+    content hash the partition must have (a reproduction of a run that recorded it)."""
     with run_lock(out_dir):
-        return _train_locked(config, Path(out_dir), partition_path, device, on_round, fleet_path)
+        return _train_locked(config, Path(out_dir), partition_path, device, on_round, fleet_path, partition_hash)
 
 
 def use_deterministic_kernels(enabled: bool = True) -> None:
@@ -120,9 +157,13 @@ def _train_locked(
     device: str | None,
     on_round: Callable[[RunState], None] | None,
     fleet_path: str | Path | None = None,
+    partition_hash: str | None = None,
 ) -> pd.DataFrame:
     checkpoint = out / CHECKPOINT
     resume = read_checkpoint(checkpoint, config) if checkpoint.exists() else None  # refuse before loading data
+    if resume is not None:
+        check_round(resume, config.rounds, checkpoint)
+        check_random_states(resume, checkpoint)
     if os.environ.get("HETEROFL_DETERMINISTIC", "0") not in ("", "0"):  # docs/determinism.md
         use_deterministic_kernels()
     fleet = read_fleet(fleet_path) if fleet_path is not None else None
@@ -130,9 +171,13 @@ def _train_locked(
     dataset = load_dataset(config.dataset, config.data_root)
     partition = load_partition(config, dataset, partition_path)
     check_training_data(partition, partition_path)
+    check_same_partition(partition, partition_hash, partition_path, "the original run trained on")
+    if resume is not None:
+        check_same_partition(partition, resume.get("partition_hash"), partition_path, f"{checkpoint} was trained on")
     federation = Federation(config, dataset, partition, pick_device(device), fleet=fleet)
     federation.build_models()  # before the RNG is seeded or restored
     if resume is not None:
+        check_params(resume["params"], federation.global_template(), checkpoint, "checkpoint")
         state = restore_checkpoint(resume, federation.device)
         log.info("resuming %s from round %d", out, state.round)
     else:
@@ -142,7 +187,7 @@ def _train_locked(
 
     def after_round(new_state: RunState) -> None:
         if new_state.round % config.checkpoint_every == 0 or new_state.round == config.rounds:
-            save_checkpoint(checkpoint, config, new_state)
+            save_checkpoint(checkpoint, config, new_state, partition.content_hash)
         if on_round is not None:
             on_round(new_state)
 
@@ -167,7 +212,11 @@ def _train_locked(
     flag_divergence(out, config, dataset, history)
     first_round = resume["round"] + 1 if resume is not None else 1
     session = provenance.record(
-        "train", federation.device, federation.engine.name, rounds=f"{first_round}-{config.rounds}"
+        "train",
+        federation.device,
+        federation.engine.name,
+        rounds=f"{first_round}-{config.rounds}",
+        partition=partition_record(partition, partition_path),
     )
     provenance.append(out, session, fresh=resume is None)
     write_outputs(out, config, state, history)
@@ -186,9 +235,25 @@ def write_outputs(out: Path, config: ExperimentConfig, state: RunState, history:
     write_yaml(out / RUN_FILES["config"], config.to_dict())
 
 
-def load_model_params(path: str | Path) -> dict[str, torch.Tensor]:
+def load_model_params(path: str | Path, config: ExperimentConfig | None = None) -> dict[str, torch.Tensor]:
+    """The final parameters of ``model.pt``; with ``config`` (the run's config.yaml), refuses a model trained
+    with other settings (another run's model, or a config.yaml edited after training)."""
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        return blob["params"]
+        params, stored = blob["params"], blob.get("config")
     except Exception as error:
         raise HeteroFLError("model", f"{path} is truncated or corrupt ({type(error).__name__})") from None
+    if config is not None and isinstance(stored, dict) and stored:  # older or hand-made files may lack it
+        try:
+            trained = ExperimentConfig.from_dict(stored)
+        except HeteroFLError as error:
+            raise HeteroFLError("model", f"{path} holds an unreadable configuration ({error})") from None
+        if trained.config_hash() != config.config_hash():
+            theirs, mine = trained.result_fields(), config.result_fields()
+            differ = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+            raise HeteroFLError(
+                "model",
+                f"{path} was trained with other settings than config.yaml beside it (differs in {', '.join(differ)})",
+                "the config.yaml and model.pt of one training run; retrain to change settings",
+            )
+    return params

@@ -22,6 +22,7 @@ import pandas as pd
 from heterofl import provenance
 from heterofl.config import CONTROL_FIELDS, ExperimentConfig
 from heterofl.csv_checks import read_run_eval, read_run_history
+from heterofl.errors import HeteroFLError
 from heterofl.identity import run_name
 from heterofl.results import ACCOUNTING_COLUMNS, DIVERGED, RUN_FILES
 from heterofl.settings_file import read_yaml_config
@@ -192,6 +193,13 @@ def cost_totals(cost: pd.DataFrame, history: pd.DataFrame | None) -> dict:
     }
 
 
+def _refuse_twice(seen: dict[object, Path], key: object, folder: Path, what: str) -> None:
+    """A run counted twice would weigh double in every mean of the tables."""
+    if key in seen:
+        raise HeteroFLError("run", f"{folder} {what} {seen[key]}", "each run folder once, and each run in one folder")
+    seen[key] = folder
+
+
 def collect_runs(
     runs_root: str | Path | None = None, folders: list[str | Path] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -216,8 +224,10 @@ def collect_summary(
     else:
         config_paths = sorted(Path(runs_root).glob(f"*/*/*/seed*/{RUN_FILES['config']}"))
     run_frames, history_frames, cost_frames = [], [], []
+    seen: dict[object, Path] = {}
     for config_path in config_paths:
         folder = config_path.parent
+        _refuse_twice(seen, folder.resolve(), folder, "is the same folder as")
         if not is_finished(folder):
             continue
         try:
@@ -229,6 +239,7 @@ def collect_summary(
         evaluation = read_run_eval(folder / RUN_FILES["eval"])
         row = {**_config_row(config), **provenance.summary_fields(folder), **divergence_fields(folder)}
         key = {k: row[k] for k in KEY_COLUMNS}
+        _refuse_twice(seen, tuple(key.values()), folder, f"holds the same run ({'/'.join(map(str, key.values()))}) as")
         history_path = folder / RUN_FILES["history"]
         history = read_run_history(history_path) if history_path.is_file() else None
         cost = _cost_long(history, key) if history is not None else pd.DataFrame(columns=COST_COLUMNS)
