@@ -19,7 +19,7 @@ import yaml
 
 from heterofl.config import ExperimentConfig
 from heterofl.data.registry import dataset_names
-from heterofl.errors import HeteroFLError, os_error_line
+from heterofl.errors import HeteroFLError, mark_output_error, os_error_line
 from heterofl.lock import run_lock
 from heterofl.models.registry import model_names, model_spec
 from heterofl.output_paths import check_outputs
@@ -36,6 +36,17 @@ class _LazyFileHandler(logging.FileHandler):
     def _open(self):
         Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
         return super()._open()
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A log that cannot be written (full disk, /dev/full) stops the command, naming the log and errno;
+        logging's default prints a traceback and carries on, and the command would exit 0."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            logging.getLogger().removeHandler(self)  # no later line retries it, and shutdown does not flush it
+            with contextlib.suppress(OSError):  # closing flushes the same unwritable buffer again
+                self.close()
+            raise mark_output_error(error, self.baseFilename)
+        super().handleError(record)
 
 
 def _setup_logging(log_file: str | Path | None, verbose: bool = False) -> None:

@@ -93,6 +93,12 @@ class Control:
     @classmethod
     def parse(cls, text: str) -> Control:
         """Parse ``F_U_P_D_S_M_N_SC_MK``; every bad field raises naming the field and allowed values."""
+        if isinstance(text, str) and (not text.isascii() or any(c.isspace() or not c.isprintable() for c in text)):
+            raise HeteroFLError(
+                "control",
+                f"{text!r} holds whitespace or characters outside ASCII (digits must be 0-9)",
+                "_".join(CONTROL_FIELDS) + ", e.g. 1_100_0.1_iid_fix_a2-b8_bn_1_1",
+            )
         parts = text.split("_") if isinstance(text, str) else []
         if len(parts) != len(CONTROL_FIELDS):
             raise HeteroFLError(

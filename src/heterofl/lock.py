@@ -112,10 +112,20 @@ def run_lock(folder: str | Path) -> Iterator[Path]:
 
 
 def _read(path: Path) -> dict | None:
+    """The lock's holder; None when the lock is gone. A file that is not a holder's record (garbage, another
+    shape, a pid that is not a process id) reads as a holder that is gone, so the lock counts as stale."""
+    unreadable = {"pid": -1, "host": socket.gethostname(), "started": "unknown (unreadable lock file)"}
     try:
         holder = json.loads(path.read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
-        return {"pid": -1, "host": socket.gethostname(), "started": "unknown (unreadable lock file)"}
-    return holder if isinstance(holder, dict) else None
+        return unreadable
+    if not isinstance(holder, dict):
+        return unreadable
+    pid, started = holder.get("pid"), holder.get("process_start")
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**31:
+        return unreadable
+    if not isinstance(holder.get("host"), str) or not (started is None or isinstance(started, str)):
+        return unreadable
+    return holder

@@ -36,6 +36,7 @@ def check_output(path: str | Path, field: str, folder: bool) -> None:
     """Refuse ``path`` (a folder when ``folder``, else a file) if it cannot be created or written."""
     shown = Path(path)
     absolute = Path(os.path.abspath(shown))
+    check_name_lengths(absolute, field, shown)
     kind = "a folder" if folder else "a file"
     existing = _nearest_existing(absolute)
     if existing == absolute:
@@ -53,6 +54,24 @@ def check_output(path: str | Path, field: str, folder: bool) -> None:
     reason = read_only_reason(target)
     if reason is not None:
         raise HeteroFLError(field, f"{shown} cannot be written: {shown_path(target)} {reason}", "a writable folder")
+
+
+def check_name_lengths(absolute: Path, field: str, shown: Path) -> None:
+    """Refuse a path with a file or folder name longer than its filesystem allows (255 bytes on most)."""
+    for index, part in enumerate(absolute.parts):
+        size = len(os.fsencode(part))
+        if size <= 14:  # POSIX's smallest NAME_MAX: no filesystem refuses these
+            continue
+        try:
+            limit = os.pathconf(_nearest_existing(Path(*absolute.parts[:index])), "PC_NAME_MAX")
+        except (OSError, ValueError):
+            limit = 255
+        if size > limit:
+            raise HeteroFLError(
+                field,
+                f"{shown} has a name of {size} bytes ({part[:24]}...), longer than the {limit} the filesystem allows",
+                f"names of at most {limit} bytes",
+            )
 
 
 def shown_path(path: str | Path) -> str:

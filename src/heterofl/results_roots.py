@@ -36,6 +36,15 @@ OUTPUT_FOLDERS = ("partitions", "runs", "summary", "tables", "figures", "logs")
 def check_roots(results: str, cache: str | None) -> list[str]:
     """The output root must not be read-only; the cache must exist and not overlap the root's outputs."""
     problems = []
+    root = Path(results)
+    if root.exists() and not root.is_dir():
+        problems.append(f"results: {results} is a file, not a folder; allowed: a folder path, e.g. results")
+    elif root.resolve() == Path(root.resolve().anchor) or root.resolve() == Path.home().resolve():
+        problems.append(
+            f"results: {results} is {'the filesystem root' if root.resolve().parent == root.resolve() else 'your home'}"
+            " folder; the pipeline would write partitions/, runs/, logs/ ... straight into it; allowed: a folder of"
+            " its own, e.g. results"
+        )
     protected = read_only_tree(results)
     if protected is not None:
         problems.append(

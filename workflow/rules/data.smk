@@ -18,8 +18,8 @@ rule partition:
     shell:
         "heterofl partition --dataset {wildcards.dataset} --split {wildcards.split}"
         " --num-users {wildcards.users} --seed {wildcards.seed} --variant {params.variant}"
-        " --data-root {params.data_root} --out {output.partition} --stats {output.stats}"
-        " --log {log} 2>> {log}"
+        " --data-root {params.data_root:q} --out {output.partition:q} --stats {output.stats:q}"
+        " --log {log:q} 2>> {log:q}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -44,8 +44,8 @@ rule partition_heatmap:
         title=lambda wc: f"{wc.dataset} {wc.split} ({wc.users} clients, seed {wc.seed})",
         captions=REPORT_CAPTIONS,  # read by ../report/partition.rst
     shell:
-        "heterofl heatmap --stats {input.stats} --out {output.pdf} --out {output.png}"
-        " --title '{params.title}' 2> {log}"
+        "heterofl heatmap --stats {input.stats:q} --out {output.pdf:q} --out {output.png:q}"
+        " --title {params.title:q} 2> {log:q}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -61,5 +61,5 @@ rule fleet:
     conda:
         "../envs/heterofl.yaml"
     shell:
-        "heterofl fleet --devices {input.devices} --fleet {wildcards.fleet} --num-users {wildcards.users}"
-        " --seed {wildcards.seed} --out {output} > {log} 2>&1"
+        "heterofl fleet --devices {input.devices:q} --fleet {wildcards.fleet} --num-users {wildcards.users}"
+        " --seed {wildcards.seed} --out {output:q} > {log:q} 2>&1"

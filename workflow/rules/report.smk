@@ -26,7 +26,7 @@ rule collect_summary:
         expected=expected_runs_argument(),
     shell:
         "heterofl collect {params.expected}"
-        " --out $(dirname {output.runs}) --log {log} 2>> {log}"
+        ' --out "$(dirname {output.runs:q})" --log {log:q} 2>> {log:q}'
 
 
 # ----------------------------------------------------------------------------------------------
@@ -59,8 +59,8 @@ rule tables:
             for path in [input.figures, *input.heatmaps]
         ),
     shell:
-        "heterofl tables --runs-csv {input.runs} --metric {params.metric} {params.figures}"
-        " --out {output} --log {log} 2>> {log}"
+        "heterofl tables --runs-csv {input.runs:q} --metric {params.metric} {params.figures}"
+        " --out {output:q} --log {log:q} 2>> {log:q}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -86,5 +86,5 @@ rule figures_results:
         metric=config["report_metric"],
         captions=REPORT_CAPTIONS,  # read by ../report/figures.rst
     shell:
-        "heterofl figures --runs-csv {input.runs} --history-csv {input.history} --cost-csv {input.cost}"
-        " --metric {params.metric} --out {output} --log {log} 2>> {log}"
+        "heterofl figures --runs-csv {input.runs:q} --history-csv {input.history:q} --cost-csv {input.cost:q}"
+        " --metric {params.metric} --out {output:q} --log {log:q} 2>> {log:q}"

@@ -25,9 +25,9 @@ rule train_run:
         device=config["device"],
     shell:
         "heterofl train --dataset {wildcards.dataset} --control {params.control}"
-        " --seed {wildcards.seed} {params.settings} --partition {input.partition} {params.fleet}"
-        " --out $(dirname {output.history}) --threads {threads} --device {params.device}"
-        " --quiet --log {log} 2>> {log}"
+        " --seed {wildcards.seed} {params.settings} --partition {input.partition:q} {params.fleet}"
+        ' --out "$(dirname {output.history:q})" --threads {threads} --device {params.device}'
+        " --quiet --log {log:q} 2>> {log:q}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -54,5 +54,5 @@ rule evaluate:
     params:
         device=config["device"],
     shell:
-        "heterofl evaluate --run $(dirname {output}) --partition {input.partition}"
-        " --device {params.device} --threads {threads} --log {log} 2>> {log}"
+        'heterofl evaluate --run "$(dirname {output:q})" --partition {input.partition:q}'
+        " --device {params.device} --threads {threads} --log {log:q} 2>> {log:q}"

@@ -248,6 +248,10 @@ def _int_lists(raw: Any, key: str, path: Path) -> tuple[np.ndarray, ...]:
         isinstance(row, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in row) for row in raw
     ):
         raise _bad(path, f"has a malformed {key!r} (expected lists of integers)")
+    for user, row in enumerate(raw):
+        big = next((v for v in row if not -(2**63) <= v < 2**63), None)
+        if big is not None:
+            raise _bad(path, f"gives client {user} the index {big} in {key!r}, beyond 64-bit integers")
     return tuple(np.asarray(row, dtype=np.int64) for row in raw)
 
 
