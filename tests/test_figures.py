@@ -50,7 +50,7 @@ GRID = {
     ("fix", "a5-c5"): 94.0,
     ("fix", "c5-e5"): 90.0,
 }
-NON_IID_SHIFT, LOCAL_SHIFT, LETTER_STEP, SEED_STEP, ROUND_STEP = -20.0, 25.0, 3.0, 0.5, 1.0
+NON_IID_SHIFT, LOCAL_SHIFT, LETTER_STEP, SEED_STEP, ROUND_STEP = -20.0, 5.0, 3.0, 0.5, 1.0  # accuracies stay in 0..100
 BYTES_PER_PARAM, SAMPLES = 4, 250
 
 

@@ -193,7 +193,6 @@ def write_figures(
     compute figures; without it they are skipped with a log line.
     """
     from heterofl.csv_checks import read_summary_cost
-    from heterofl.report.figures import draw_figures  # matplotlib only when drawing
 
     _check_metric(metric)
     out = Path(figures_dir)
@@ -203,7 +202,19 @@ def write_figures(
     cost = heterofl_runs(read_summary_cost(cost_csv)) if cost_csv is not None else None
     clock_csv = Path(history_csv).parent / "clock.csv"
     clock = pd.read_csv(clock_csv) if clock_csv.is_file() else None
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs are accepted
+    try:
+        return _draw(runs, history, cost, clock, metric, out)
+    except OSError:  # a full or read-only disk: leave no empty folder behind either
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _draw(runs, history, cost, clock, metric: str, out: Path) -> list[Path]:
+    from heterofl.report.figures import draw_figures  # matplotlib only when drawing
+
     runs, excluded = split_diverged(runs)
     if not excluded.empty and not history.empty:  # a diverged run's curve is not drawn either
         history = history[~run_folders(history).isin(set(excluded["folder"]))].reset_index(drop=True)
