@@ -267,3 +267,23 @@ def test_evaluate_refuses_config_edited_after_training(tree, capsys):
 def test_evaluate_refuses_history_with_rounds_out_of_order(change, needles, tree, capsys):
     _history(tree, change)
     _check(["evaluate", "--run", RUN, "--partition", "parts/seed0.json"], needles, tree, capsys)
+
+
+def test_evaluate_on_a_full_disk_names_the_file(tree, monkeypatch, capsys):
+    import errno
+    import pathlib
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", full)  # every atomic write goes through it
+    line = _check(["evaluate", "--run", RUN, "--partition", "parts/seed0.json", "--threads", "1"], [], tree, capsys)
+    assert line == f"error: cannot write {RUN}/eval.csv: no space left on device (errno 28)", line
+
+
+def test_reproduce_retrains_on_the_recorded_partition(tree, capsys):
+    """No --partition given: the retrained run records (and used) the file the original recorded."""
+    code = main(["reproduce", "--run", RUN, "--out", "again", "--threads", "1"])
+    assert code == 0, capsys.readouterr().err
+    assert provenance.trained_partition("again/run0") == provenance.trained_partition(RUN)
+    assert "bitwise identical" in capsys.readouterr().out
