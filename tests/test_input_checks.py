@@ -287,3 +287,14 @@ def test_reproduce_retrains_on_the_recorded_partition(tree, capsys):
     assert code == 0, capsys.readouterr().err
     assert provenance.trained_partition("again/run0") == provenance.trained_partition(RUN)
     assert "bitwise identical" in capsys.readouterr().out
+
+
+def test_collect_refuses_a_config_edited_after_training(tree, capsys):
+    assert (
+        provenance.trained_config_hash(RUN) == config(settings=tuple(s for s in SETTINGS if s != "--set")).config_hash()
+    )
+    path = tree / RUN / "config.yaml"
+    path.write_text(path.read_text().replace("lr: 0.01", "lr: 0.02"))
+    _check(
+        ["collect", "--run", RUN, "--out", "summary"], ["config", "config.yaml was edited after training"], tree, capsys
+    )

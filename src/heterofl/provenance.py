@@ -114,6 +114,13 @@ def trained_partition(folder: str | Path) -> dict[str, Any]:
     return recorded if isinstance(recorded, dict) else {}
 
 
+def trained_config_hash(folder: str | Path) -> str | None:
+    """The config hash the run's last training session trained (None for runs trained before it was recorded)."""
+    trained = [r for r in read(folder) if r.get("step") == "train"]
+    recorded = trained[-1].get("config_hash") if trained else None
+    return recorded if isinstance(recorded, str) else None
+
+
 def append(folder: str | Path, entry: dict[str, Any], fresh: bool = False) -> None:
     """Add a record (atomically: the file is rewritten whole); ``fresh`` drops the records of an earlier run."""
     write_yaml(Path(folder) / FILE, {"records": [*([] if fresh else read(folder)), entry]})

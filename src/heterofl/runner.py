@@ -216,6 +216,7 @@ def _train_locked(
         federation.device,
         federation.engine.name,
         rounds=f"{first_round}-{config.rounds}",
+        config_hash=config.config_hash(),
         partition=partition_record(partition, partition_path),
     )
     provenance.append(out, session, fresh=resume is None)

@@ -236,6 +236,14 @@ def collect_summary(
             log.warning("skipping %s: %s", folder, error)
             continue
         # but a NaN, a missing column or an empty eval.csv/history.csv is refused: it would become a table
+        trained_hash = provenance.trained_config_hash(folder)
+        if trained_hash is not None and trained_hash != config.config_hash():
+            raise HeteroFLError(
+                "config",
+                f"{config_path} was edited after training (config hash {config.config_hash()}, trained as"
+                f" {trained_hash} per {provenance.FILE})",
+                "the config.yaml training wrote; retrain the run to change its settings",
+            )
         evaluation = read_run_eval(folder / RUN_FILES["eval"])
         row = {**_config_row(config), **provenance.summary_fields(folder), **divergence_fields(folder)}
         key = {k: row[k] for k in KEY_COLUMNS}
