@@ -148,6 +148,7 @@ def test_every_path_in_a_rule_shell_command_is_quoted():
         for shell in re.findall(r"shell:\n((?:\s+(?:\"|').*\n)+)", text):
             unquoted += [f"{rules.name}: {m.group(0)}" for m in _PATH_FIELD.finditer(shell) if not m.group(3)]
     assert not unquoted, unquoted
+    assert "{R}/" not in (REPO / "workflow" / "Snakefile").read_text()  # onerror's command quotes with shlex
     assert "{output.history:q}" in (REPO / "workflow" / "rules" / "train.smk").read_text()  # the pattern matched
 
 

@@ -33,6 +33,7 @@ def tree(tmp_path, monkeypatch):
         ("dataset_unknown", "dataset", "ImageNet"),
     ):
         runs.assign(**{column: [value]}).to_csv(bad / f"runs_{name}.csv", index=False)
+    runs.iloc[0:0].to_csv(bad / "runs_header_only.csv", index=False)
     history = pd.read_csv(StringIO(SUMMARY_HISTORY))
     history.assign(value=[71.0, 172.0]).to_csv(bad / "history_acc.csv", index=False)
     history.assign(letter=["e", "q"]).to_csv(bad / "history_letter.csv", index=False)
@@ -88,6 +89,8 @@ CASES = [
     ("tables-rate-not-the-letters", tables("bad/runs_rate.csv"), ["runs_rate.csv", "column rate", "0.5"]),
     ("tables-path-like-dataset", tables("bad/runs_dataset_path.csv"), ["column dataset", "'../MNIST5k'", "MNIST5k"]),
     ("tables-unknown-dataset", tables("bad/runs_dataset_unknown.csv"), ["column dataset", "ImageNet", "CIFAR10"]),
+    ("tables-header-only", tables("bad/runs_header_only.csv"), ["--runs-csv", "runs_header_only.csv", "no rows"]),
+    ("figures-header-only", figures("bad/runs_header_only.csv"), ["--runs-csv", "runs_header_only.csv", "no rows"]),
     ("figures-accuracy-above-100", figures("bad/runs_acc_high.csv"), ["runs_acc_high.csv", "column final"]),
     (
         "figures-history-accuracy",

@@ -406,6 +406,13 @@ cli.add_command(
 )
 
 
+def _require_runs(runs_csv: str) -> None:
+    """A summary of no finished run would make tables and figures of nothing, with exit 0."""
+    from heterofl.csv_checks import read_summary_runs, require_rows
+
+    require_rows(read_summary_runs(runs_csv), runs_csv, "--runs-csv", "a runs.csv of at least one finished run")
+
+
 @cli.command()
 @click.option("--runs-csv", required=True, type=click.Path(dir_okay=False))
 @_metric_option
@@ -421,6 +428,7 @@ def tables(runs_csv, metric, out, figures, log_file) -> None:
     """Paper-style tables from a summary runs.csv (no training, no data needed)."""
     from heterofl.report import write_tables
 
+    _require_runs(runs_csv)
     check_outputs({"--out": out}, {"--log": log_file})
     check_folder_output(out, "--out")
     guard_files({"--log": log_file})
@@ -441,6 +449,7 @@ def figures(runs_csv, history_csv, cost_csv, metric, out, log_file) -> None:
     """Figures from the summary CSVs (no training, no data needed)."""
     from heterofl.report import write_figures
 
+    _require_runs(runs_csv)
     check_outputs({"--out": out}, {"--log": log_file})
     check_folder_output(out, "--out")
     guard_files({"--log": log_file})
