@@ -204,25 +204,47 @@ def test_gpu_shards_run_several_training_jobs_on_one_gpu_at_once(tmp_path: Path)
     assert overlapping >= 2, f"no two runs shared the GPU at the same time: {spans}"
 
 
-def test_grouped_runs_take_one_allocation_with_exactly_one_gpu(tmp_path: Path) -> None:
-    """`--groups` with `--group-components 2`: two sbatch jobs for four runs; with `gres: gpu:1` each asks
-    for one GPU (a grouped `gpu: 1` would add up to `--gpus=2`)."""
-    options = ["--groups", "train_run=pack", "--group-components", "pack=2"]
-    res, workdir, jobs = _pack(tmp_path, *options, "--set-resources", "train_run:gpu=0", "train_run:gres=gpu:1")
+GROUP_OF_4 = ("--groups", "train_run=pack", "--group-components", "pack=4")
+
+
+def test_a_group_of_four_runs_asks_for_one_runs_resources_and_four_runtimes(tmp_path: Path) -> None:
+    """`--groups` with `--group-components 4` and the profile as it is (`gpu: 1`, `cpus_per_gpu: 1`, and the
+    per-group `group_slot` limit): one sbatch job for four runs that asks for one run's memory, CPUs and GPU
+    and four runs' runtime, and the plugin runs the four one after another in it."""
+    res, workdir, jobs = _pack(tmp_path, *GROUP_OF_4)
     assert res.returncode == 0, (res.stdout + res.stderr)[-6000:]
-    assert sorted(jobs.values()) == ["group_pack_train_run"] * 2, jobs
-    for job_id in jobs:
-        record = _scontrol_job(job_id)
-        assert _field(record, "TresPerNode") == "gres:gpu:1", record
-    ran_in = [(workdir / "out" / f"run{i}.txt").read_text().strip() for i in range(4)]
-    assert sorted(set(ran_in)) == sorted(jobs), ran_in  # four runs, two allocations
+    assert list(jobs.values()) == ["group_pack_train_run"], jobs
+    (job_id,) = jobs
+    record = _scontrol_job(job_id)
+    assert _field(record, "JobState") == "COMPLETED", record
+    # pack.smk: each run has mem_mb=200, runtime=2 (minutes), 1 thread; the profile adds gpu=1, cpus_per_gpu=1
+    assert _field(record, "TimeLimit") == "00:08:00", record  # 4 x 2 min: the runs in sequence
+    assert _field(record, "MinMemoryNode") == "200M", record  # one run's memory, not 4 x 200
+    assert _field(record, "NumCPUs") == "1", record  # one run's CPUs
+    assert _field(record, "TresPerJob") == "gres:gpu:1", record  # one GPU, not --gpus=4
+    assert _field(record, "CpusPerTres") == "gres:gpu:1", record
+    assert [(workdir / "out" / f"run{i}.txt").read_text().strip() for i in range(4)] == [job_id] * 4
     assert all("gpus=1" in (workdir / "logs" / f"run{i}.log").read_text() for i in range(4))
+    spans = sorted(_intervals(workdir))
+    assert all(spans[k][1] <= spans[k + 1][0] for k in range(3)), f"runs overlapped: {spans}"
 
 
 def test_a_failed_run_in_a_group_is_named_with_its_log(tmp_path: Path) -> None:
-    options = ["--groups", "train_run=pack", "--group-components", "pack=2", "--config", "fail=2"]
-    res, _, _ = _pack(tmp_path, *options, "--set-resources", "train_run:gpu=0", "train_run:gres=gpu:1")
-    log = res.stdout + res.stderr
+    """Run 2 of the group fails. Snakemake lists every member of the group as failed (`message: None`); the
+    group's SLURM log, which the profile prints (`show-failed-logs`), names the one that failed and its log."""
+    res, workdir, jobs = _pack(tmp_path, *GROUP_OF_4, "--config", "fail=2", "--retries", "0")
+    out = res.stdout + res.stderr
     assert res.returncode != 0
-    assert "Error in group pack" in log
-    assert re.search(r"Error in rule train_run:\n(?:.*\n){0,4}\s+log: logs/run2\.log", log), log[-6000:]
+    assert "Error in group pack" in out, out[-6000:]
+    (job_id,) = jobs
+    slurm_log = workdir / "logs" / "slurm" / "group_pack_train_run" / f"{job_id}.log"
+    inner = slurm_log.read_text()
+    failed_in_group = re.findall(r"Error in rule train_run:\n(?:\s+\w+: .*\n){0,4}?\s+log: (\S+)", inner)
+    assert failed_in_group and set(failed_in_group) == {"logs/run2.log"}, inner[-6000:]
+    shown = re.search(rf"Logfile \S*/logs/slurm/group_pack_train_run/{job_id}\.log:\n", out)
+    assert shown, f"the group's SLURM log was not printed:\n{out[-6000:]}"
+    printed = out[shown.end() :]
+    assert re.search(r"Error in rule train_run:\n(?:.*\n){0,4}\s+log: logs/run2\.log", printed), out[-6000:]
+    assert "returned non-zero exit status 1" in printed
+    # Snakemake removes the outputs of every member of a failed group, those that had finished too.
+    assert not list(workdir.glob("out/run*.txt"))
