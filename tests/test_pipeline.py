@@ -309,3 +309,46 @@ def test_report_holds_tables_and_figures_without_warnings_and_index_lists_every_
     for table_md in (results / "tables").glob("*.md"):
         if table_md.name != "index.md":
             assert f"`{table_md.stem}`" in index and (table_md.with_suffix(".html")).is_file()
+
+
+def test_a_new_users_grid_of_methods_and_fix_mixes_runs_through_tables_and_figures(tmp_path):
+    """A new user's first config (issue 24): several methods, fix mixes only, two seeds, nothing else. It once
+    crashed at the tables step (KeyError 'global_letter'); now tables and figures are written and the methods
+    table's means are the seeds' means of each run's own eval.csv."""
+    work = _workspace(tmp_path)
+    config = yaml.safe_load((work / "config" / "ci.yaml").read_text())
+    config.update(results="results-new", seeds=[0, 1])
+    config["experiments"] = [
+        {
+            "name": "mine",
+            "dataset": "MNIST5k",
+            "num_users": 5,
+            "frac": 0.4,
+            "splits": ["iid"],
+            "methods": ["heterofl", "fedrolex"],
+            "fix": ["a1-c2-e7"],
+            "settings": {"rounds": 2, "local_epochs": 1, "eval_rates": "global"},
+        }
+    ]
+    (work / "config" / "mine.yaml").write_text(yaml.safe_dump(config))
+    _snakemake(work, "--cores", "2", "--configfile", "config/mine.yaml")
+    results = work / "results-new"
+    raw = pd.read_csv(results / "tables" / "methods_MNIST5k_iid_raw.csv")
+    raw = raw[raw["kind"] == "Global"]
+    assert set(raw["method"]) == {"heterofl", "fedrolex"}
+    runs = results / "runs" / "MNIST5k" / "conv"
+    for method, suffix in (("heterofl", ""), ("fedrolex", "+fedrolex")):
+        evals = [
+            pd.read_csv(runs / f"1_5_0.4_iid_fix_a1-c2-e7_bn_1_1{suffix}" / f"seed{s}" / "eval.csv") for s in (0, 1)
+        ]
+        for letter in "abcde":
+            values = [
+                e.loc[(e["letter"] == letter) & (e["metric"] == "Global-Accuracy"), "final"].item() for e in evals
+            ]
+            row = raw[(raw["method"] == method) & (raw["letter"] == letter)].iloc[0]
+            assert row["mean"] == pytest.approx(sum(values) / 2) and row["n"] == 2
+    index = (results / "tables" / "index.md").read_text()
+    pngs = sorted((results / "figures").glob("*/*.png"))
+    assert {"methods_MNIST5k_iid", "learning_curves_MNIST5k_iid"} <= {p.stem for p in pngs}
+    for png in pngs:
+        assert f"`{png.stem}`" in index and png.stat().st_size > 0

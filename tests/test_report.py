@@ -196,6 +196,22 @@ def test_files_written_and_figures_non_empty(report) -> None:
     assert "combination_MNIST5k" in index and "submodels_MNIST5k_non-iid-2" in index
 
 
+def test_only_unequal_fix_mixes_build_tables_and_figures_without_table_1(tmp_path) -> None:
+    """A new user's grid of unequal fix mixes alone (issue 24: it crashed with KeyError 'global_letter'): no
+    Table 1 (those mixes are interpolation points), the per-rate table still holds every run's mean over seeds."""
+    controls = ["1_100_0.1_iid_fix_a2-e8_bn_1_1", "1_100_0.1_iid_fix_a8-e2_bn_1_1"]
+    for control in controls:
+        for seed in SEEDS:
+            write_run(tmp_path / "runs", control, seed)
+    written = build_report(tmp_path / "runs", tmp_path / "out")
+    assert not (tmp_path / "out" / "tables" / "combination_MNIST5k.csv").exists()
+    sub = pd.read_csv(tmp_path / "out" / "tables" / "submodels_MNIST5k_iid_raw.csv")
+    for control in controls:
+        row = sub[sub["control"] == control].iloc[0]
+        assert row["a"] == pytest.approx(expected(control)[0]) and row["n_seeds"] == 2
+    assert any(p.suffix == ".png" for p in written)
+
+
 def test_empty_runs_root_still_writes_fixed_files(tmp_path) -> None:
     written = build_report(tmp_path / "runs", tmp_path / "out", expected=[tmp_path / "runs" / "x"])
     names = sorted(str(p.relative_to(tmp_path / "out")) for p in written)

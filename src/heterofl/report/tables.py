@@ -183,6 +183,8 @@ def combination_table(stats: pd.DataFrame, dataset: str) -> Table | None:
             row[f"_paper_{prefix}"] = published(part.iloc[0], metric) if not part.empty else None
         row["noniid_split"] = other or ""
         rows.append(row)
+    if not rows:  # only unequal fix mixes (e.g. a1-c2-e7): they belong to the interpolation tables, not Table 1
+        return None
     raw = pd.DataFrame(rows)
     raw = raw.assign(_g=raw["global_letter"].map(letter_order), _r=-raw["ratio"].round(6))
     raw = raw.sort_values(["_g", "_r", "label"], kind="stable").drop(columns=["_g", "_r"]).reset_index(drop=True)
