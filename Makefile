@@ -1,5 +1,7 @@
 # Two entry points (README): `make run` reproduces the default grid, `make test` runs every check.
 # Both create .venv on first use; nothing else needs to be installed by hand besides Python 3.11 + pip.
+# `make figures` and `make report` need no PyTorch: on a fresh clone they install the base package only
+# (.venv/.light); run and test install the train and dev extras (PyTorch included) on top.
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,8 +11,13 @@ export PATH := $(BIN):$(PATH)
 .PHONY: run test figures report publish publish-report lint unit pipeline-checks clean-ci
 
 $(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
+	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@ $(VENV)/.light
+
+$(VENV)/.light: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
 # Full reproduction: every run retrained into results/ (the committed cache is not read: cache=null).
@@ -18,7 +25,7 @@ run: $(VENV)/.installed
 	snakemake --cores all --config cache=
 
 # Tables and figures under results/ from the committed cache (and any run finished in results/): no training.
-figures: $(VENV)/.installed
+figures: $(VENV)/.light
 	snakemake figures --cores all
 
 # report.html: every table (HTML) and figure of the default root with its caption, after `make figures`.

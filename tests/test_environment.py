@@ -28,7 +28,8 @@ def _conda_names(env: dict) -> set[str]:
 
 def _package_dependencies() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    names = {dep.split(">")[0].split("=")[0].split("<")[0].split("[")[0].strip() for dep in project["dependencies"]}
+    deps = [*project["dependencies"], *project["optional-dependencies"]["train"]]  # conda installs it all
+    names = {dep.split(">")[0].split("=")[0].split("<")[0].split("[")[0].strip() for dep in deps}
     return {CONDA_NAME.get(name, name) for name in names}
 
 

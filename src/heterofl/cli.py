@@ -19,7 +19,7 @@ import yaml
 
 from heterofl.config import ExperimentConfig
 from heterofl.data.registry import dataset_names
-from heterofl.errors import HeteroFLError, mark_output_error, os_error_line
+from heterofl.errors import HeteroFLError, RunFailed, mark_output_error, os_error_line
 from heterofl.lock import run_lock
 from heterofl.models.registry import model_names, model_spec
 from heterofl.output_paths import check_outputs
@@ -27,6 +27,7 @@ from heterofl.settings_file import load_yaml, read_yaml_config
 from heterofl.write_guard import check_file_output, check_folder_output, check_run_folder, read_only_tree
 
 log = logging.getLogger("heterofl")
+_TRAIN_INSTALL = "pip install -e '.[train]' (CPU-only PyTorch: first pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu)"
 _DATASET_HELP = ", ".join(dataset_names()[:-1]) + f" or {dataset_names()[-1]}."
 
 
@@ -474,7 +475,6 @@ def reproduce(folders, out, tolerance, threads, device, log_file) -> None:
     from heterofl.device import pick_device
     from heterofl.io import write_csv
     from heterofl.reproduce import compare_runs, describe, original_config, recorded_partition, retrain
-    from heterofl.runner import RunFailed
 
     for folder in folders:
         original_config(folder)  # every run readable, and its partition the recorded one, before any training
@@ -501,8 +501,6 @@ def reproduce(folders, out, tolerance, threads, device, log_file) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors, exit 2 for bad input or an unwritable output, 1 for a failed run."""
-    from heterofl.runner import RunFailed
-
     try:
         cli.main(args=argv, prog_name="heterofl", standalone_mode=False)
     except click.exceptions.Exit as done:
@@ -519,6 +517,11 @@ def main(argv: list[str] | None = None) -> int:
     except RunFailed as error:
         click.echo(f"error: {error}", err=True)
         return 1
+    except ModuleNotFoundError as error:  # the figures-only install has no PyTorch: say how to add it
+        if (error.name or "").split(".")[0] not in ("torch", "torchvision", "mlxtend"):
+            raise
+        click.echo(f"error: this command needs PyTorch ({error}): {_TRAIN_INSTALL}", err=True)
+        return 2
     except OSError as error:  # a full disk, a read-only folder: one line naming the path, not a traceback
         line = os_error_line(error)
         if line is None:

@@ -30,9 +30,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from heterofl.errors import HeteroFLError
+from heterofl.model_cost import combination_row  # the report's, without PyTorch; kept here for callers
 from heterofl.models import build_model, model_spec
-from heterofl.rates import RATE_OF_LETTER, ModelMode
+from heterofl.rates import RATE_OF_LETTER
 
 LETTERS = ("a", "b", "c", "d", "e")
 COLUMNS = ("model", "letter", "rate", "params", "flops_reference", "macs_true", "space_mb")
@@ -206,26 +206,6 @@ def complexity_table(model_name: str, letters: tuple[str, ...] = LETTERS, **mode
             }
         )
     return pd.DataFrame(rows, columns=list(COLUMNS))
-
-
-def combination_row(table: pd.DataFrame, model_mode: str) -> dict:
-    """The paper's combination row (process.make_stats): proportion-weighted means and the param Ratio.
-
-    Ratio = sum p_i * params_i / (sum p_i * params(first letter)), the average client's share of the
-    global model. ``table`` must hold one model and every letter the mode names.
-    """
-    if table["model"].nunique() != 1:
-        raise HeteroFLError("table", "holds several models", "a complexity_table of one model")
-    mode = ModelMode.parse(model_mode)
-    by_letter = table.set_index("letter")
-    missing = [x for x in mode.letters if x not in by_letter.index]
-    if missing:
-        raise HeteroFLError("model_mode", f"letters {missing} are not in the table", ", ".join(by_letter.index))
-    row: dict = {"model": table["model"].iloc[0], "model_mode": model_mode}
-    for column in ("params", "flops_reference", "macs_true", "space_mb"):
-        row[column] = mode.mean_ratio(by_letter[column].to_dict())
-    row["ratio"] = row["params"] / float(by_letter.loc[mode.letters[0], "params"])
-    return row
 
 
 def _human(df: pd.DataFrame) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from heterofl.data.splits import SPLIT_ALLOWED, validate_split_mode
 from heterofl.errors import HeteroFLError
 from heterofl.methods.registry import METHODS, depth_level, method_spec
 from heterofl.models.registry import MODELS as MODEL_SPECS
-from heterofl.models.registry import model_spec
+from heterofl.models.registry import declared_spec
 from heterofl.rates import SPLIT_MODES, ModelMode, letters_up_to
 from heterofl.server_update import SERVER_UPDATES
 
@@ -276,12 +276,12 @@ class ExperimentConfig:
         data = dataset_spec(self.dataset)
         if not self.model:
             object.__setattr__(self, "model", data.model)
-        if model_spec(self.model).kind != data.kind:
+        if declared_spec(self.model).kind != data.kind:
             fitting = ", ".join(name for name, spec in MODEL_SPECS.items() if spec.kind == data.kind)
             raise HeteroFLError("model", f"{self.model!r} does not fit dataset {self.dataset!r}", fitting)
         if not isinstance(self.control, Control):
             object.__setattr__(self, "control", Control.parse(self.control))
-        norms = model_spec(self.model).norms  # the norms the model declares (heterofl.models.registry)
+        norms = declared_spec(self.model).norms  # the norms the model declares (heterofl.models.registry)
         if self.control.norm not in norms:
             raise HeteroFLError("norm", f"{self.control.norm!r} is not a norm of {self.model!r}", ", ".join(norms))
         if not data.allows_split(self.control.data_split_mode):
@@ -368,7 +368,7 @@ class ExperimentConfig:
 
     def _check_depth_levels(self) -> None:
         """A depth method needs a model with stages, and every letter of the model mode must name a depth."""
-        stages = model_spec(self.model).stages
+        stages = declared_spec(self.model).stages
         if not stages:
             staged = ", ".join(name for name, spec in MODEL_SPECS.items() if spec.stages)
             raise HeteroFLError("model", f"{self.model!r} has no stages for method {self.method!r}", staged)

@@ -19,6 +19,12 @@ class HeteroFLError(ValueError):
         super().__init__(message)
 
 
+class RunFailed(RuntimeError):
+    """Training stopped for a reason the user must see (divergence); the last good checkpoint is kept.
+
+    Defined here, not in ``runner``, so the CLI can catch it without importing PyTorch."""
+
+
 OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 """Failures of the disk rather than of the program: full disk or quota, read-only filesystem, permissions."""
 _ALWAYS_WRITES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 import yaml
 
 from heterofl.errors import mark_output_error
@@ -80,5 +79,7 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
 
 def save_torch(path: str | Path, obj: Any) -> None:
     buffer = io.BytesIO()
+    import torch  # on demand: the report path runs without PyTorch
+
     torch.save(obj, buffer)
     write_bytes(path, buffer.getvalue())

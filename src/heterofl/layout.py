@@ -18,8 +18,10 @@ architecture or an extraction method never touches them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # annotations only: the model table (and the report path) import this without PyTorch
+    import torch
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,15 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from heterofl.io import write_yaml
 from heterofl.settings_file import read_yaml_config
+
+if TYPE_CHECKING:  # recorded by training only: the report reads provenance files without PyTorch
+    import torch
 
 FILE = "provenance.yaml"
 SUMMARY_FIELDS = (
@@ -69,6 +71,8 @@ def cpu_model() -> str:
 
 
 def hardware(device: torch.device | str) -> str:
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
@@ -77,6 +81,8 @@ def hardware(device: torch.device | str) -> str:
 
 def record(step: str, device: torch.device | str, engine: str, **extra: Any) -> dict[str, Any]:
     """One provenance record: code, library versions, hardware, threads and engine of this process."""
+    import torch
+
     version, commit, dirty = code_version()
     return {
         "step": step,

@@ -13,8 +13,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from heterofl.errors import HeteroFLError
 
@@ -87,6 +89,8 @@ class ModelMode:
 
     def draw_dynamic_rates(self, num_users: int, generator: torch.Generator) -> list[float]:
         """Redraw every client's rate i.i.d. from the proportions (the reference's ``dynamic``)."""
+        import torch  # on demand: parsing modes (the report path) needs no PyTorch
+
         probs = torch.tensor(self.probabilities, dtype=torch.float64)
         picks = torch.multinomial(probs, num_users, replacement=True, generator=generator)
         return [self.rates[i] for i in picks.tolist()]

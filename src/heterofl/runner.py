@@ -23,7 +23,7 @@ from heterofl.data.partition import Partition
 from heterofl.device import pick_device
 from heterofl.devices import read_fleet
 from heterofl.divergence import detect_divergence
-from heterofl.errors import HeteroFLError
+from heterofl.errors import HeteroFLError, RunFailed
 from heterofl.federation import Federation, RunState, check_fleet
 from heterofl.io import save_torch, write_csv, write_text, write_yaml
 from heterofl.local_training import DivergenceError
@@ -32,10 +32,6 @@ from heterofl.results import CHECKPOINT, DIVERGED, FAILED, RUN_FILES
 from heterofl.state_checks import check_params, check_random_states, check_round
 
 log = logging.getLogger("heterofl")
-
-
-class RunFailed(RuntimeError):
-    """Training stopped for a reason the user must see (divergence); the last good checkpoint is kept."""
 
 
 def load_partition(config: ExperimentConfig, dataset: Dataset, partition_path: str | Path | None) -> Partition:

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # annotations only: configuration checks the names without PyTorch
+    import torch
 
-if TYPE_CHECKING:
     from heterofl.config import ExperimentConfig
 
-Params = dict[str, torch.Tensor]
+Params = dict[str, "torch.Tensor"]
 ServerUpdate = Callable[[Params, Params, dict[str, Any]], tuple[Params, dict[str, Any]]]
 
 

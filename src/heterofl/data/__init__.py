@@ -1,36 +1,41 @@
-"""Datasets, client partitions and partition statistics."""
+"""Datasets, client partitions and partition statistics.
 
-from heterofl.data.augment import augment_batch, crop_flip
-from heterofl.data.datasets import DATASET_NAMES, Dataset, load_dataset
-from heterofl.data.partition import (
-    PARTITION_VARIANTS,
-    Partition,
-    make_partition,
-    read_partition,
-    write_partition,
-)
-from heterofl.data.stats import (
-    partition_statistics,
-    plot_heatmap_from_statistics,
-    plot_partition_heatmap,
-    summarize_statistics,
-    write_partition_statistics,
-)
+Names are imported on first use (PEP 562): the pipeline and the report read the dataset table and draw
+heatmaps from statistics files without loading the data code (and PyTorch).
+"""
 
-__all__ = [
-    "DATASET_NAMES",
-    "PARTITION_VARIANTS",
-    "Dataset",
-    "Partition",
-    "augment_batch",
-    "crop_flip",
-    "load_dataset",
-    "make_partition",
-    "partition_statistics",
-    "plot_heatmap_from_statistics",
-    "plot_partition_heatmap",
-    "read_partition",
-    "summarize_statistics",
-    "write_partition",
-    "write_partition_statistics",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_PUBLIC = {
+    "DATASET_NAMES": "heterofl.data.datasets",
+    "Dataset": "heterofl.data.datasets",
+    "load_dataset": "heterofl.data.datasets",
+    "augment_batch": "heterofl.data.augment",
+    "crop_flip": "heterofl.data.augment",
+    "PARTITION_VARIANTS": "heterofl.data.partition",
+    "Partition": "heterofl.data.partition",
+    "make_partition": "heterofl.data.partition",
+    "read_partition": "heterofl.data.partition",
+    "write_partition": "heterofl.data.partition",
+    "partition_statistics": "heterofl.data.stats",
+    "plot_heatmap_from_statistics": "heterofl.data.stats",
+    "plot_partition_heatmap": "heterofl.data.stats",
+    "summarize_statistics": "heterofl.data.stats",
+    "write_partition_statistics": "heterofl.data.stats",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'heterofl.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

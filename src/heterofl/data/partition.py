@@ -10,16 +10,19 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from heterofl.data import schemes
-from heterofl.data.datasets import Dataset
 from heterofl.data.splits import validate_split_mode
 from heterofl.errors import HeteroFLError
 from heterofl.io import write_text
+
+if TYPE_CHECKING:  # torch on demand: the pipeline plans (check_shard_counts) without PyTorch
+    import torch
+
+    from heterofl.data.datasets import Dataset
 
 PARTITION_VARIANTS = ("reference", "distinct")
 FORMAT_VERSION = 1
@@ -61,6 +64,8 @@ class Partition:
                 f"{num_classes} is below label id {top} of the partition",
                 f"an integer > {top}",
             )
+        import torch
+
         mask = torch.zeros(self.num_users, num_classes, dtype=torch.bool)
         for user, labels in enumerate(self.label_sets):
             mask[user, torch.from_numpy(labels)] = True
@@ -204,7 +209,7 @@ def make_partition(dataset: Dataset, scheme: str, num_users: int, seed: int, var
         alpha = float(scheme.split("-", 1)[1])
         train, test = schemes.dirichlet_split(train_y, test_y, classes, num_users, alpha, rng)
     source = dataset.train_x if dataset.is_text else dataset.train_y
-    labels = [np.unique(source[torch.from_numpy(np.asarray(idx, dtype=np.int64))].numpy()) for idx in train]
+    labels = [_held(source, idx) for idx in train]
     return _build(
         dataset=dataset.name,
         scheme=scheme,
@@ -334,7 +339,7 @@ def check_partition_content(partition: Partition, dataset: Dataset, path: str | 
             owner[indices] = user
     source = dataset.train_x if dataset.is_text else dataset.train_y
     for user, (indices, labels) in enumerate(zip(partition.train_indices, partition.label_sets, strict=True)):
-        held = np.unique(source[torch.from_numpy(indices)].numpy())
+        held = _held(source, indices)
         listed = np.unique(labels)
         if len(listed) != len(labels) or not np.array_equal(held, listed):
             raise _bad_client(
@@ -342,6 +347,13 @@ def check_partition_content(partition: Partition, dataset: Dataset, path: str | 
                 user,
                 f"label set {_short(labels)} does not match the labels {_short(held)} of its training samples",
             )
+
+
+def _held(source: torch.Tensor, indices: np.ndarray) -> np.ndarray:
+    """The distinct labels (or tokens) of ``source`` at ``indices``."""
+    import torch
+
+    return np.unique(source[torch.from_numpy(np.asarray(indices, dtype=np.int64))].numpy())
 
 
 def _short(values: np.ndarray, shown: int = 12) -> str:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
-from heterofl.data.datasets import Dataset
 from heterofl.data.partition import Partition
 from heterofl.data.registry import DATASETS
 from heterofl.errors import HeteroFLError
+
+if TYPE_CHECKING:  # drawing a heatmap from a statistics CSV (the report path) needs no PyTorch
+    from heterofl.data.datasets import Dataset
 
 MAX_HEATMAP_ROWS = 100
 PLOT_SUFFIXES = (".pdf", ".png")
@@ -46,6 +48,8 @@ def partition_statistics(partition: Partition, dataset: Dataset) -> pd.DataFrame
     rows = []
     if dataset.is_text:
         for user, idx in enumerate(partition.train_indices):
+            import torch
+
             tokens = dataset.train_x[torch.from_numpy(idx)].reshape(-1)
             counts = torch.bincount(tokens, minlength=dataset.num_classes).numpy()
             rows.append(

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from functools import partial
-from typing import Protocol
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Protocol
 
 from heterofl.layout import Layout
-from heterofl.models.conv import Conv
-from heterofl.models.layers import Scaler, make_norm, masked_cross_entropy
 from heterofl.models.registry import MODELS, ModelSpec, model_names, model_spec
-from heterofl.models.resnet import ResNet
-from heterofl.models.transformer import Transformer
+
+if TYPE_CHECKING:
+    from torch import nn
 
 MODEL_NAMES = model_names()
+_ON_DEMAND = {  # they import PyTorch: loaded on first use (PEP 562), so the model table alone needs none
+    "Conv": "heterofl.models.conv",
+    "ResNet": "heterofl.models.resnet",
+    "Transformer": "heterofl.models.transformer",
+    "Scaler": "heterofl.models.layers",
+    "make_norm": "heterofl.models.layers",
+    "masked_cross_entropy": "heterofl.models.layers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _ON_DEMAND:
+        raise AttributeError(f"module 'heterofl.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_ON_DEMAND[name]), name)
+    globals()[name] = value
+    return value
 
 
 class SliceableModel(Protocol):

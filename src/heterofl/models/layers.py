@@ -7,8 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from heterofl.errors import HeteroFLError
-
-NORMS = ("bn", "in", "ln", "gn", "none")
+from heterofl.models.registry import NORMS
 
 
 class Scaler(nn.Module):

@@ -16,19 +16,22 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
-
-import torch
-from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
+from typing import TYPE_CHECKING, Any
 
 from heterofl.data.registry import IMAGE, LANGUAGE
 from heterofl.errors import HeteroFLError
 from heterofl.layout import LABELS, Heads, Layout, Width
-from heterofl.models.conv import Conv
-from heterofl.models.layers import NORMS
-from heterofl.models.resnet import ResNet
-from heterofl.models.transformer import Transformer
+
+if TYPE_CHECKING:  # PyTorch is imported where a model is built: the table itself (and the report) need none
+    import torch
+    from torch import nn
+
+    from heterofl.models.conv import Conv
+    from heterofl.models.resnet import ResNet
+    from heterofl.models.transformer import Transformer
+
+NORMS = ("bn", "in", "ln", "gn", "none")
+"""The norms ``heterofl.models.layers.make_norm`` builds (the control string's ``norm`` field)."""
 
 BUILD_OPTIONS = ("norm", "scale", "in_channels", "num_classes", "resnet_blocks", "stage_exits", "depth")
 """The options :func:`heterofl.models.build_model` passes; a builder takes a subset (``ModelSpec.kwargs``)."""
@@ -137,6 +140,8 @@ class ModelSpec:
 
     def example_input(self) -> torch.Tensor:
         """One zero input of batch 1: an image (1, C, S, S) or a token window (1, S)."""
+        import torch
+
         if self.kind == LANGUAGE:
             return torch.zeros(1, self.input_size, dtype=torch.int64)
         return torch.zeros(1, *self.sample_shape)
@@ -144,6 +149,8 @@ class ModelSpec:
     def verify(self) -> None:
         """Build the model at every declared norm and at rates a and e (on the meta device) and check what
         the spec and the model declare against what was built; raises naming the model and the fact."""
+        import torch
+
         for norm in self.norms if "norm" in self.kwargs else self.norms[:1]:
             for rate in _VERIFY_RATES:
                 options = {**_VERIFY_OPTIONS, **self.counting_kwargs(), "norm": norm}
@@ -159,6 +166,8 @@ class ModelSpec:
 
     def _verify_stages(self) -> None:
         """Every depth 1..stages builds the full model's first stages and exits: same names, same shapes."""
+        import torch
+
         options = {**_VERIFY_OPTIONS, **self.counting_kwargs(), "norm": self.norms[0], "stage_exits": "all"}
         with torch.random.fork_rng(devices=[]), torch.device("meta"):
             full = dict(self.build(1.0, 1.0, **options, depth=None).named_parameters())
@@ -173,6 +182,8 @@ class ModelSpec:
 
 
 def _check_built(spec: ModelSpec, model: nn.Module, norm: str, where: str) -> None:
+    from torch.nn.modules.batchnorm import _BatchNorm
+
     def refuse(problem: str, allowed: str) -> None:
         raise HeteroFLError("model", f"{where}: {problem}", allowed)
 
@@ -209,6 +220,8 @@ def _conv(
     stage_exits: str | None = None,
     depth: int | None = None,
 ) -> Conv:
+    from heterofl.models.conv import Conv
+
     return Conv(rate, scaler_rate, norm, scale, in_channels, num_classes, stage_exits=stage_exits, depth=depth)
 
 
@@ -224,6 +237,8 @@ def _resnet(
     stage_exits: str | None = None,
     depth: int | None = None,
 ) -> ResNet:
+    from heterofl.models.resnet import ResNet
+
     blocks = tuple(resnet_blocks)
     return ResNet(
         rate, scaler_rate, norm, scale, in_channels, num_classes, blocks, stage_exits=stage_exits, depth=depth
@@ -231,6 +246,8 @@ def _resnet(
 
 
 def _transformer(rate: float, scaler_rate: float, *, num_classes: int) -> Transformer:
+    from heterofl.models.transformer import Transformer
+
     return Transformer(rate, scaler_rate, num_tokens=num_classes)
 
 
@@ -290,12 +307,18 @@ def model_names() -> tuple[str, ...]:
     return tuple(MODELS)
 
 
-def model_spec(name: str) -> ModelSpec:
-    """The spec of ``name``, verified against what it builds (once per process); an unknown name raises
-    naming the field and the allowed names."""
+def declared_spec(name: str) -> ModelSpec:
+    """The spec of ``name`` as declared, not built: configuration and the report read it without PyTorch.
+    An unknown name raises naming the field and the allowed names."""
     spec = MODELS.get(name) if isinstance(name, str) else None
     if spec is None:
         raise HeteroFLError("model", f"{name!r} is unknown", ", ".join(MODELS))
+    return spec
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The spec of ``name``, verified against what it builds (once per process), for building models."""
+    spec = declared_spec(name)
     _verified(spec)
     return spec
 
@@ -305,4 +328,4 @@ def _verified(spec: ModelSpec) -> None:
     spec.verify()
 
 
-__all__ = ["BUILD_OPTIONS", "MODELS", "ModelSpec", "model_names", "model_spec"]
+__all__ = ["BUILD_OPTIONS", "MODELS", "NORMS", "ModelSpec", "declared_spec", "model_names", "model_spec"]

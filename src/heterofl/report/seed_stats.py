@@ -6,14 +6,12 @@ masked loss (``bn``, ``1``, ``1``); ablation variants are kept apart so they nev
 
 from __future__ import annotations
 
-from functools import cache
-
 import pandas as pd
 
-from heterofl.complexity import combination_row, complexity_table
 from heterofl.config import CONTROL_FIELDS
 from heterofl.data.registry import dataset_spec, is_language
-from heterofl.models.registry import model_spec
+from heterofl.model_cost import combination_row, cost_table
+from heterofl.models.registry import declared_spec
 from heterofl.rates import ModelMode
 
 LETTERS = ("a", "b", "c", "d", "e")
@@ -86,28 +84,13 @@ def most_common_population(stats: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts)
 
 
-def model_kwargs(model: str, resnet_blocks: str, dataset: str | None = None) -> dict:
-    """The build_model arguments that change a model's size (ResNet depth; the transformer's vocabulary; the
-    label count of ``dataset``, so that CIFAR100's ResNet18 is counted with its 100-way head, not CIFAR10's)."""
-    spec = model_spec(model)
-    out = spec.counting_kwargs()  # the registry's defaults: image channels/classes, the WikiText2 vocabulary
-    if dataset is not None and "num_classes" in out:
-        out["num_classes"] = dataset_spec(dataset).num_classes
-    if "resnet_blocks" in spec.kwargs:
-        out["resnet_blocks"] = tuple(int(b) for b in str(resnet_blocks).split("-"))
-    return out
-
-
-@cache
-def _complexity(model: str, resnet_blocks: str, dataset: str | None) -> pd.DataFrame:
-    return complexity_table(model, **model_kwargs(model, resnet_blocks, dataset))
-
-
 def complexity(model: str, resnet_blocks: str, dataset: str | None = None) -> pd.DataFrame:
-    """Per-letter Params/FLOPs/Space, cached: building the transformer's table takes seconds. Without
-    ``dataset`` the model's registry sizes are counted (CIFAR10's 10 classes for resnet18)."""
-    blocks = str(resnet_blocks) if "resnet_blocks" in model_spec(model).kwargs else ""
-    return _complexity(model, blocks, dataset)
+    """Per-letter Params/FLOPs/Space (the shipped table: no PyTorch needed), with the label count of ``dataset``,
+    so that CIFAR100's ResNet18 is counted with its 100-way head; without it, the model's registry sizes."""
+    classes = None
+    if dataset is not None and "num_classes" in declared_spec(model).counting_kwargs():
+        classes = dataset_spec(dataset).num_classes
+    return cost_table(model, str(resnet_blocks), classes)
 
 
 def mode_cost(model: str, resnet_blocks: str, model_mode: str, dataset: str | None = None) -> dict:
