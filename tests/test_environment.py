@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -70,5 +71,31 @@ def test_the_workflows_heterofl_command_runs_the_code_of_its_own_checkout(tmp_pa
 
 def test_the_snakefile_puts_that_command_first_on_path():
     snakefile = (ROOT / "workflow" / "Snakefile").read_text()
-    assert 'os.path.join(workflow.basedir, "scripts", "bin") + os.pathsep + os.environ["PATH"]' in snakefile
+    assert 'os.path.join(workflow.basedir, "scripts", "bin"),\n        os.path.dirname(sys.executable),' in snakefile
     assert (ROOT / "workflow" / "scripts" / "bin" / "heterofl").stat().st_mode & 0o111
+
+
+def test_snakemake_run_from_a_venv_without_activating_it_runs_its_jobs_with_that_python(tmp_path):
+    """``.venv/bin/snakemake`` with another ``python3`` first on PATH (issue 24: a system Python without torch made
+    every job fail): the jobs still run the interpreter Snakemake runs under."""
+    work = tmp_path / "wf"
+    for folder in ("workflow", "config", "src"):
+        shutil.copytree(ROOT / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    (decoy / "python3").write_text("#!/bin/sh\necho 'the decoy python3 ran' >&2\nexit 3\n")
+    (decoy / "python3").chmod(0o755)
+    env = {**os.environ, "PATH": f"{decoy}{os.pathsep}{os.environ['PATH']}"}
+    assert subprocess.run(["python3", "-c", "1"], env=env, capture_output=True).returncode == 3  # the decoy wins
+    target = "results-ci/partitions/MNIST5k/iid/users5_seed0.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", target, "--cores", "1", "--configfile", "config/ci.yaml"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    logs = "".join(p.read_text() for p in (work / "results-ci" / "logs").rglob("*.log"))
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:] + logs
+    assert (work / target).is_file() and "decoy" not in logs
