@@ -402,3 +402,29 @@ def test_index_lists_every_table_and_figure_written(report) -> None:
     assert tables and all(p in written for p in tables)
     for path in tables:
         assert f"`{path.stem}`" in index and "<table" in path.read_text()
+
+
+def test_report_finds_runs_of_the_cli_layout_or_names_the_layout_it_needs(tmp_path, capsys) -> None:
+    """``heterofl train --out runs/x`` puts a run straight under the runs root (issue 24: the report said
+    "No finished runs." and exited 0): it is reported; an unevaluated or empty root is refused in one line."""
+    from heterofl.cli import main
+
+    control = "1_100_0.1_iid_fix_a1_bn_1_1"
+    (tmp_path / "runs").mkdir()
+    for seed in SEEDS:
+        write_run(tmp_path / "made", control, seed).rename(tmp_path / "runs" / f"x{seed}")
+    assert main(["report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    raw = pd.read_csv(tmp_path / "out" / "tables" / "combination_MNIST5k_raw.csv")
+    assert raw["iid_mean"].tolist() == [pytest.approx(expected(control)[0])] and raw["iid_n"].tolist() == [2]
+
+    (tmp_path / "runs" / "x0" / "eval.csv").rename(tmp_path / "x0-eval.csv")
+    (tmp_path / "runs" / "x1" / "eval.csv").unlink()
+    capsys.readouterr()
+    assert main(["report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out2")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "no eval.csv" in error and "heterofl evaluate --run" in error
+    (tmp_path / "empty").mkdir()
+    assert main(["report", "--runs", str(tmp_path / "empty"), "--out", str(tmp_path / "out3")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "holds no run folder" in error and "heterofl train --out" in error
+    assert not (tmp_path / "out2").exists() and not (tmp_path / "out3").exists()

@@ -370,9 +370,12 @@ _metric_option = click.option(
 @_metric_option
 @click.option("--log", "log_file", type=click.Path(dir_okay=False))
 def report(runs_root, out_dir, expected, metric, log_file) -> None:
-    """Summary, tables (CSV, Markdown, LaTeX) and figures (PDF, PNG) from every finished run under RUNS."""
+    """Summary, tables (CSV, Markdown, LaTeX) and figures (PDF, PNG) from every finished run under RUNS (any
+    folder below it holding config.yaml and eval.csv)."""
     from heterofl.report import build_report
+    from heterofl.report.collect import check_runs_root
 
+    check_runs_root(runs_root)  # one line naming the layout it needs, not an empty report
     check_outputs({"--out": out_dir}, {"--log": log_file})
     check_folder_output(out_dir, "--out")
     guard_files({"--log": log_file})

@@ -1,7 +1,8 @@
 """Gather finished run folders into two long tables, so every table and figure reads one shape of data.
 
-A run folder is ``{runs_root}/{dataset}/{model}/{run name}/seed{N}/`` (``identity.run_key``: the control
-string plus ``+tags`` such as the method); it counts as finished only when
+A run folder is any folder under the runs root holding a run's ``config.yaml``: the pipeline's
+``{runs_root}/{dataset}/{model}/{run name}/seed{N}/`` (``identity.run_key``: the control string plus ``+tags``
+such as the method) and ``heterofl train --out RUNS/NAME`` alike; it counts as finished only when
 both ``config.yaml`` and ``eval.csv`` exist (a crashed or still-running job has neither ``eval.csv``).
 A finished run that diverged without NaN holds ``DIVERGED`` (``heterofl.divergence``): it is collected with
 ``diverged`` true and the file's line as ``diverged_reason``, and the tables leave it out of their means.
@@ -58,6 +59,29 @@ def is_finished(folder: str | Path) -> bool:
     """A run is usable for reporting only once its config and final evaluation are on disk."""
     folder = Path(folder)
     return (folder / RUN_FILES["config"]).is_file() and (folder / RUN_FILES["eval"]).is_file()
+
+
+def run_folders(runs_root: str | Path) -> list[Path]:
+    """Every folder under ``runs_root`` that holds a run's ``config.yaml``, at any depth, sorted."""
+    return sorted(path.parent for path in Path(runs_root).rglob(RUN_FILES["config"]))
+
+
+def check_runs_root(runs_root: str | Path) -> None:
+    """Refuse, in one line, a runs root with no finished run: the report would otherwise be empty."""
+    root = Path(runs_root)
+    layout = (
+        "a folder of run folders, each with config.yaml and eval.csv "
+        f"(heterofl train --out {root}/NAME, then heterofl evaluate --run {root}/NAME)"
+    )
+    if not root.is_dir():
+        raise HeteroFLError("--runs", f"{root} is not a folder", layout)
+    folders = run_folders(root)
+    if not folders:
+        raise HeteroFLError("--runs", f"{root} holds no run folder (no config.yaml below it)", layout)
+    if not any(is_finished(folder) for folder in folders):
+        shown = ", ".join(str(folder) for folder in folders[:3]) + (" ..." if len(folders) > 3 else "")
+        problem = f"none of its {len(folders)} run folders is evaluated (no eval.csv: {shown})"
+        raise HeteroFLError("--runs", problem, "run heterofl evaluate --run FOLDER on each first")
 
 
 def missing_runs(expected: list[str | Path]) -> list[str]:
@@ -160,7 +184,7 @@ def collect_clock(runs_root: str | Path | None = None, folders: list[str | Path]
     if folders is not None:
         config_paths = [Path(f) / RUN_FILES["config"] for f in folders]
     else:
-        config_paths = sorted(Path(runs_root).glob(f"*/*/*/seed*/{RUN_FILES['config']}"))
+        config_paths = [folder / RUN_FILES["config"] for folder in run_folders(runs_root)]
     frames = []
     for config_path in config_paths:
         folder = config_path.parent
@@ -222,7 +246,7 @@ def collect_summary(
     if folders is not None:
         config_paths = [Path(f) / RUN_FILES["config"] for f in folders]
     else:
-        config_paths = sorted(Path(runs_root).glob(f"*/*/*/seed*/{RUN_FILES['config']}"))
+        config_paths = [folder / RUN_FILES["config"] for folder in run_folders(runs_root)]
     run_frames, history_frames, cost_frames = [], [], []
     seen: dict[object, Path] = {}
     for config_path in config_paths:
