@@ -131,3 +131,27 @@ def _assert_same_round(
         torch.testing.assert_close(batched[name], sequential[name], atol=atol, rtol=rtol, msg=name)
     assert bat_row["train_loss"] == pytest.approx(seq_row["train_loss"], rel=1e-4, abs=1e-5)
     assert bat_row["train_accuracy"] == pytest.approx(seq_row["train_accuracy"], abs=1e-6)
+    assert bat_row["train_accuracy_masked"] == pytest.approx(seq_row["train_accuracy_masked"], abs=1e-6)
+
+
+def test_masked_train_accuracy_is_the_accuracy_of_the_logits_the_loss_sees() -> None:
+    """The loss masks absent classes (their logits set to 0); ``train_accuracy_masked`` takes the argmax of those
+    same logits, ``train_accuracy`` of the raw ones (issue 24: loss 0.27 beside accuracy 47 %)."""
+    from heterofl.local_training import TrainMetrics
+    from heterofl.models import masked_cross_entropy
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(64, 10, generator=generator) - 1.0  # mostly negative: a masked 0 can win the raw argmax
+    logits[:, 7] += 3.0  # class 7 is absent from the client: it wins many raw argmaxes
+    targets = torch.randint(0, 3, (64,), generator=generator)
+    held = torch.zeros(10, dtype=torch.bool)
+    held[:3] = True
+    metrics = TrainMetrics()
+    metrics.add(masked_cross_entropy(logits, targets, held), logits, targets, held)
+    metrics.samples = 64
+    summary = metrics.summary()
+    seen = torch.where(held, logits, torch.zeros_like(logits))  # what masked_cross_entropy's softmax sees
+    assert summary["train_accuracy_masked"] == pytest.approx(100.0 * (seen.argmax(1) == targets).float().mean().item())
+    assert summary["train_accuracy"] == pytest.approx(100.0 * (logits.argmax(1) == targets).float().mean().item())
+    assert summary["train_accuracy_masked"] > summary["train_accuracy"]
+    assert summary["train_loss"] == pytest.approx(masked_cross_entropy(logits, targets, held).item())

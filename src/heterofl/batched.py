@@ -90,7 +90,8 @@ class BatchedEngine:
         return self._train_group(model, local, jobs, settings, metrics)
 
     def _step_function(self, model: nn.Module) -> Callable:
-        """``(params, inputs, targets, mask, distill_weight) -> (grads, (loss, correct))``, vmapped over clients."""
+        """``(params, inputs, targets, mask, distill_weight) -> (grads, (loss, correct, correct_masked))``, vmapped
+        over clients."""
         key = id(model)
         if key not in self._steps:
             task = self.task
@@ -98,8 +99,11 @@ class BatchedEngine:
             def client_loss(params, inputs, targets, mask, distill_weight):
                 output = functional_call(model, params, (inputs,))
                 loss = local_loss(task, output, targets, mask, distill_weight)
-                correct = (prediction_logits(output).argmax(-1) == targets).sum()
-                return loss, (loss.detach(), correct)
+                logits = prediction_logits(output)
+                correct = (logits.argmax(-1) == targets).sum()
+                masked = logits if mask is None else logits.masked_fill(~mask, 0.0)  # as the loss (TrainMetrics)
+                correct_masked = (masked.argmax(-1) == targets).sum()
+                return loss, (loss.detach(), correct, correct_masked)
 
             grad_fn = grad_and_value(client_loss, has_aux=True)
             self._steps[key] = {
@@ -159,7 +163,7 @@ class BatchedEngine:
     ) -> None:
         """One SGD step of every stacked client, in place (clip_grad_norm_ then torch.optim.SGD)."""
         with torch.enable_grad():
-            grads, (_, (loss, correct)) = steps_fn[masks is not None](
+            grads, (_, (loss, correct, correct_masked)) = steps_fn[masks is not None](
                 params, inputs, targets, masks, settings.distill_weight
             )
         k = inputs.shape[0]
@@ -177,7 +181,8 @@ class BatchedEngine:
                 buf.mul_(settings.momentum).add_(d)
             p.add_(buf, alpha=-settings.lr)
         n = targets[0].numel()
-        metrics.per_step.append(torch.stack([loss.sum() * n, correct.sum().to(loss.dtype)]))
+        counts = [correct.sum().to(loss.dtype), correct_masked.sum().to(loss.dtype)]
+        metrics.per_step.append(torch.stack([loss.sum() * n, *counts]))
         metrics.samples += n * k
         metrics.steps += k
 

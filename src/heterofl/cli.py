@@ -167,7 +167,7 @@ def _progress_line(state) -> str:
     shown = {
         k: v
         for k, v in row.items()
-        if k in ("train_loss", "train_accuracy") or k.endswith("Global-Accuracy") or k.endswith("Global-Perplexity")
+        if k in ("train_loss", "train_accuracy_masked") or k.endswith(("Global-Accuracy", "Global-Perplexity"))
     }
     return " ".join(f"{k}={v:.3g}" for k, v in list(shown.items())[:4])
 

@@ -34,7 +34,15 @@ from heterofl.device import pick_device, set_precision
 from heterofl.devices import Fleet
 from heterofl.errors import HeteroFLError
 from heterofl.evaluation import evaluate_classifier, evaluate_language_model, local_pairs
-from heterofl.local_training import ClientJob, DivergenceError, LocalSettings, TrainMetrics, check_finite, client_seed
+from heterofl.local_training import (
+    TRAIN_COLUMNS,
+    ClientJob,
+    DivergenceError,
+    LocalSettings,
+    TrainMetrics,
+    check_finite,
+    client_seed,
+)
 from heterofl.methods import make_method
 from heterofl.methods.base import ClientSlot
 from heterofl.methods.fiarse import maskable_names, mean_of_nonzero_updates, top_k_params
@@ -329,7 +337,7 @@ class Federation:
             if jobs:
                 mean, train_metrics, method_columns = self._train_and_aggregate(jobs, state.params, settings)
             else:  # every sampled client was offline or late: no update this round
-                mean, train_metrics = state.params, {"train_loss": math.nan, "train_accuracy": math.nan}
+                mean, train_metrics = state.params, dict.fromkeys(TRAIN_COLUMNS, math.nan)
                 method_columns = {"sparse_bytes_from_clients": 0} if self.unstructured else {}
         except DivergenceError as error:
             error.round = round_

@@ -85,19 +85,34 @@ class ClientJob:
         return [self.step_rates[i] for i in picks]
 
 
+TRAIN_COLUMNS = ("train_loss", "train_accuracy", "train_accuracy_masked")
+"""The history columns of local training (:class:`TrainMetrics`)."""
+
+
 @dataclass
 class TrainMetrics:
-    """Running sums over every local step of every client (the reference's train/Local-* metrics)."""
+    """Running sums over every local step of every client (the reference's train/Local-* metrics).
+
+    ``train_accuracy`` counts the argmax over every class; ``train_accuracy_masked`` the argmax of the same masked
+    logits the loss sees (HeteroFL's masked cross-entropy, https://arxiv.org/abs/2010.01264 section 3.3), so it
+    is the accuracy that goes with ``train_loss``. Both are kept: runs trained before the masked one existed
+    (the committed results) keep their ``train_accuracy`` meaning. Without a label mask the two are equal."""
 
     loss_sum: float = 0.0
     correct: float = 0.0
+    correct_masked: float = 0.0
     samples: int = 0
     steps: int = 0
     per_step: list = field(default_factory=list)
 
-    def add(self, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
+    def add(
+        self, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor, label_mask: torch.Tensor | None = None
+    ) -> None:
         n = targets.numel()
-        self.per_step.append(torch.stack([loss.detach() * n, (logits.argmax(-1) == targets).sum().float()]))
+        correct = (logits.argmax(-1) == targets).sum().float()
+        masked = logits if label_mask is None else logits.masked_fill(~label_mask, 0.0)  # as masked_cross_entropy
+        correct_masked = (masked.argmax(-1) == targets).sum().float()
+        self.per_step.append(torch.stack([loss.detach() * n, correct, correct_masked]).detach())
         self.samples += n
         self.steps += 1
 
@@ -105,9 +120,14 @@ class TrainMetrics:
         if self.per_step:
             total = torch.stack(self.per_step).sum(0).tolist()
             self.loss_sum, self.correct = self.loss_sum + total[0], self.correct + total[1]
+            self.correct_masked += total[2]
             self.per_step = []
         n = max(self.samples, 1)
-        return {"train_loss": self.loss_sum / n, "train_accuracy": 100.0 * self.correct / n}
+        return {
+            "train_loss": self.loss_sum / n,
+            "train_accuracy": 100.0 * self.correct / n,
+            "train_accuracy_masked": 100.0 * self.correct_masked / n,
+        }
 
 
 def client_seed(seed: int, round_: int, user: int) -> int:
@@ -161,7 +181,7 @@ def train_one_client(
         if mask is not None:
             mask.decay_kept(model, settings.weight_decay)
         optimizer.step()
-        metrics.add(loss, prediction_logits(logits), targets)
+        metrics.add(loss, prediction_logits(logits).detach(), targets, label_mask)
     return parameters_of(model)
 
 
