@@ -398,3 +398,17 @@ def test_failed_run_logs_its_message_in_train_log_once_on_stderr(tmp_path, capsy
     assert err == [f"error: {message}"]
     log_text = (out / "train.log").read_text()
     assert log_text.strip() and f"ERROR {message}" in log_text
+
+
+def test_train_names_its_run_and_method_first_and_says_how_much_time_evaluation_took(tmp_path, capsys) -> None:
+    """Issue 24: a ``heterofl train`` never named its method, and no output said that per-round evaluation
+    took most of a short run. The last line's share is the history's seconds_evaluate over all seconds."""
+    out = tmp_path / "run"
+    argv = [*train_argv(out, "rounds=2", "method=fedrolex", "batch_size_train=1000"), "--device", "cpu"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{out}: training {CONTROL}+fedrolex") and "with FedRolex, 2 rounds" in lines[0]
+    assert "evaluated every round at the global rate" in lines[0]
+    history = pd.read_csv(out / RUN_FILES["history"])
+    evaluating, training = history["seconds_evaluate"].sum(), history["seconds_train"].sum()
+    assert f"({evaluating / (evaluating + training):.0%} of it in per-round evaluation" in lines[-1]

@@ -269,9 +269,36 @@ def _remove_created(created: list[Path], log_path: Path) -> None:
             break
 
 
+def _train_header(config, out) -> str:
+    """The first line of ``train``: which run, which method, how many rounds and how often it evaluates."""
+    from heterofl.identity import run_name
+    from heterofl.methods.registry import method_spec
+
+    every = f"every {config.eval_every} rounds" if config.eval_every > 1 else "every round"
+    rates = "every rate" if config.eval_rates == "all" else "the global rate"
+    method = method_spec(config.method).label
+    return (
+        f"{out}: training {run_name(config)} ({config.dataset}, {config.model}) with {method}, "
+        f"{config.rounds} rounds, evaluated {every} at {rates}"
+    )
+
+
+def _evaluation_share(history) -> str:
+    """How much of the training wall time went to the per-round evaluation: with default settings most of a
+    short run, which no other output says."""
+    columns = [c for c in ("seconds_train", "seconds_evaluate") if c in history.columns]
+    if "seconds_evaluate" not in columns:
+        return ""
+    spent = history[columns].sum()
+    total = float(spent.sum())
+    share = float(spent["seconds_evaluate"]) / total if total > 0 else 0.0
+    return f" ({share:.0%} of it in per-round evaluation: eval_every and eval_rates set how often and at which rates)"
+
+
 def _train_with_progress(config, out, partition_path, device, quiet: bool, fleet_path=None) -> None:
     from heterofl.runner import train_run
 
+    click.echo(_train_header(config, out))
     started = time.perf_counter()
     quiet_stream = open(os.devnull, "w") if quiet else contextlib.nullcontext(sys.stderr)  # noqa: SIM115
     with (
@@ -294,8 +321,9 @@ def _train_with_progress(config, out, partition_path, device, quiet: bool, fleet
             bar.update(1, _progress_line(state))
             log.info("round %d: %s", state.round, _progress_line(state))
 
-        train_run(config, out, partition_path, device, on_round, fleet_path)
-    click.echo(f"{out}: {config.rounds} rounds in {time.perf_counter() - started:.1f} s")
+        history = train_run(config, out, partition_path, device, on_round, fleet_path)
+    seconds = time.perf_counter() - started
+    click.echo(f"{out}: {config.rounds} rounds in {seconds:.1f} s{_evaluation_share(history)}")
 
 
 @cli.command()
