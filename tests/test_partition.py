@@ -421,3 +421,22 @@ def test_non_iid_2_and_dirichlet_with_100_classes(tmp_path):
     assert counts.shape == (20, 100) and counts.sum(0).tolist() == [4] * 100
     plot_partition_heatmap(partition, data, tmp_path / "heat.png")  # 100 label columns draw
     assert (tmp_path / "heat.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_heatmap_colour_scale_starts_at_zero(tmp_path, monkeypatch):
+    """An even split (every count 18..22) must look even: the colour scale runs from 0, not from the smallest
+    count (issue 24: the IID heatmap looked like a patchwork)."""
+    from matplotlib.figure import Figure
+
+    from heterofl.data.stats import plot_label_heatmap
+
+    limits, save = [], Figure.savefig
+
+    def spy(figure, *args, **kwargs):
+        limits.append(figure.axes[0].collections[0].get_clim())
+        return save(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    counts = pd.DataFrame(np.random.default_rng(0).integers(18, 23, size=(20, 10)), columns=[str(k) for k in range(10)])
+    plot_label_heatmap(counts, "even", tmp_path / "even.png")
+    assert limits == [(0.0, float(counts.to_numpy().max()))]

@@ -132,8 +132,13 @@ def plot_label_heatmap(counts: pd.DataFrame, title: str, path: str | Path) -> No
     frame = counts.iloc[:MAX_HEATMAP_ROWS]
     fig, ax = plt.subplots(figsize=(6, 2 + 0.08 * len(frame)))
     try:
-        sns.heatmap(
-            frame, ax=ax, cmap="viridis", cbar_kws={"label": "train samples"}, yticklabels=max(1, len(frame) // 20)
+        sns.heatmap(  # the scale starts at 0: an even (IID) split looks even, not a patchwork of small differences
+            frame,
+            ax=ax,
+            cmap="viridis",
+            vmin=0,
+            cbar_kws={"label": "train samples"},
+            yticklabels=max(1, len(frame) // 20),
         )
         shown = f"first {len(frame)} of {total}" if total > len(frame) else "all"
         ax.set(xlabel="label", ylabel=f"client ({shown})", title=title)
