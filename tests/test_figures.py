@@ -407,3 +407,46 @@ def test_written_figure_reads_as_an_image(tmp_path) -> None:
     ]
     image = matplotlib.pyplot.imread(Path(written[1]))
     assert image.shape[0] > 400 and image.shape[1] > 800
+
+
+def test_a_long_family_draws_an_evenly_spaced_few_in_colour_and_the_rest_in_grey() -> None:
+    """Nine interpolations of four points each read as noise (issue 24): five in colour with markers (the largest
+    and smallest share and three between), the other four as thin grey lines under one legend entry."""
+    import matplotlib.pyplot as plt
+
+    from heterofl.report.figures.shared import (
+        CONTEXT_LABEL,
+        PALETTE,
+        draw_family,
+        emphasised,
+        family,
+        ordered_labels,
+        series_styles,
+    )
+
+    modes = [f"a{i}-e{10 - i}" for i in range(9, 0, -1)]
+    configs = pd.DataFrame(
+        {
+            "label": modes,
+            "family": [family(m, "fix") for m in modes],
+            "order": [(2, 0, 2, (0, 4), -i) for i in range(9, 0, -1)],
+        }
+    )
+    assert ordered_labels(configs) == modes
+    assert emphasised(modes) == ["a9-e1", "a7-e3", "a5-e5", "a3-e7", "a1-e9"]
+    styles = series_styles(configs)
+    assert [styles[m]["color"] for m in emphasised(modes)] == PALETTE[:5]
+    rows = [
+        {"label": m, "order": o, "round": r, "mean": 90.0 - i + r / 10, "std": np.nan, "count": 1}
+        for i, (m, o) in enumerate(zip(modes, configs["order"], strict=True))
+        for r in (5, 10, 15, 20)
+    ]
+    fig, ax = plt.subplots()
+    draw_family(ax, pd.DataFrame(rows), styles, "round")
+    marked = [line.get_label() for line in ax.get_lines() if line.get_marker() not in (None, "None", "", " ")]
+    grey = [line for line in ax.get_lines() if line.get_marker() in (None, "None", "", " ")]
+    assert marked == emphasised(modes) and len(grey) == 4
+    assert [line.get_label() for line in grey].count(CONTEXT_LABEL) == 1
+    assert all(line.get_color() == "0.72" for line in grey)
+    assert list(grey[0].get_ydata()) == pytest.approx([90.0 - 1 + r / 10 for r in (5, 10, 15, 20)])  # a8-e2
+    plt.close(fig)

@@ -14,14 +14,13 @@ from heterofl.report.figures.shared import (
     FAMILIES,
     KEYS,
     column_legends,
-    draw_series,
+    draw_family,
     engineering_axis,
     figure_style,
     finish,
     global_curves,
     hide_sparse,
     metric_label,
-    ordered_labels,
     seed_band,
     seed_note,
     skipped,
@@ -68,9 +67,7 @@ def cost_curves_plot(runs: pd.DataFrame, history: pd.DataFrame, cost: pd.DataFra
             for c, name in enumerate(families):
                 ax = axes[r][c]
                 part = stats[stats["family"] == name]
-                for label in ordered_labels(part):
-                    series = part[part["label"] == label].sort_values("round").reset_index(drop=True)
-                    draw_series(ax, series[column], series, styles[label], label)
+                draw_family(ax, part, styles, column)
                 if r == 0:
                     ax.set_title(name, fontsize=10)
                 if logarithmic:

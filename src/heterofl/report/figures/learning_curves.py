@@ -17,7 +17,7 @@ from heterofl.report.figures.shared import (
     FAMILY_MARKERS,
     KEYS,
     column_legends,
-    draw_series,
+    draw_family,
     family_grid,
     figure_style,
     finish,
@@ -55,9 +55,7 @@ def learning_curves_plot(runs: pd.DataFrame, history: pd.DataFrame, dataset: str
             for c, kind_of_run in enumerate(families):
                 ax = axes[r][c]
                 part = stats[stats["family"] == kind_of_run]
-                for label in ordered_labels(part):
-                    series = part[part["label"] == label].sort_values("round").reset_index(drop=True)
-                    draw_series(ax, series["round"], series, styles[label], label)
+                draw_family(ax, part, styles, "round")
                 if r == 0:
                     ax.set_title(kind_of_run, fontsize=10)
                 ax.set_xlabel("Communication round")

@@ -115,7 +115,9 @@ def series_styles(configs: pd.DataFrame) -> dict[str, dict]:
     the same configuration gets the same style in every figure of a split."""
     styles: dict[str, dict] = {}
     for kind in FAMILIES:
-        for i, label in enumerate(ordered_labels(configs[configs["family"] == kind])):
+        labels = ordered_labels(configs[configs["family"] == kind])
+        first = emphasised(labels)  # the ones drawn in colour get the palette's first, most distinct colours
+        for i, label in enumerate([*first, *(x for x in labels if x not in first)]):
             styles[label] = {"color": PALETTE[i % len(PALETTE)], "marker": SERIES_MARKERS[i % len(SERIES_MARKERS)]}
     return styles
 
@@ -197,6 +199,36 @@ def draw_series(ax, x, stats: pd.DataFrame, style: dict, label: str) -> None:
         ax.fill_between(x[several], low[several], high[several], color=style["color"], alpha=0.18, linewidth=0)
     elif several.any():
         ax.errorbar(x[several], stats["mean"][several], yerr=stats["std"][several], color=style["color"], capsize=2)
+
+
+MAX_EMPHASISED = 5
+"""Series drawn in colour in one family panel; the rest of a longer family are thin grey context lines."""
+CONTEXT_LABEL = "other mixes (grey)"
+
+
+def emphasised(labels: list[str], most: int = MAX_EMPHASISED) -> list[str]:
+    """At most ``most`` of the ordered ``labels``, evenly spaced and always the first and the last (for the
+    interpolations: the largest and smallest share of the global rate, and the mixes between)."""
+    if len(labels) <= most:
+        return list(labels)
+    picks = sorted({round(i * (len(labels) - 1) / (most - 1)) for i in range(most)})
+    return [labels[i] for i in picks]
+
+
+def draw_family(ax, part: pd.DataFrame, styles: dict[str, dict], x: str) -> None:
+    """Every configuration of one family panel against column ``x``: an evenly spaced few in colour with markers,
+    the others as thin grey lines under them, so ten curves of four points stay readable."""
+    labels = ordered_labels(part)
+    shown = emphasised(labels)
+    context_named = False
+    for label in labels:
+        series = part[part["label"] == label].sort_values("round").reset_index(drop=True)
+        if label in shown:
+            draw_series(ax, series[x], series, styles[label], label)
+            continue
+        name = "_context" if context_named else CONTEXT_LABEL
+        ax.plot(series[x], series["mean"], color="0.72", linewidth=0.9, zorder=1, label=name)
+        context_named = True
 
 
 def family_grid(stats_by_row: list[tuple[str, pd.DataFrame]], families: list[str], width: float, height: float):
