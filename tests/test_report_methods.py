@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -222,9 +223,20 @@ def test_written_files_mark_best_in_markdown_and_latex(tmp_path) -> None:
 def test_figure_has_one_panel_per_configuration(tmp_path) -> None:
     table = method_table(fake_runs(), "final", "MNIST5k", SPLIT)
     fig = method_plot(table, "MNIST5k", SPLIT)
-    panels = [ax for ax in fig.axes if ax.get_visible()]
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
     assert [ax.get_title() for ax in panels] == ["dynamic a1-e1", "fix a1-c2-e7"]
     assert all(len(ax.containers) == 3 for ax in panels)  # one error-bar line per method
+    # Under each, the full model alone on its own scale (issue 24: the rates panel's range hid its differences).
+    zooms = [ax for ax in fig.axes if ax.get_visible() and not ax.get_title() and not ax.get_legend()]
+    assert len(zooms) == 2
+    raw = table.raw[table.raw["kind"] == "Global"]
+    for panel, zoom in zip(panels, zooms, strict=True):
+        full = raw[(raw["section"] == panel.get_title()) & (raw["letter"] == raw["global_letter"])]
+        assert [t.get_text() for t in zoom.get_yticklabels()] == full["label"].tolist()
+        drawn = [float(c.lines[0].get_xdata()[0]) for c in zoom.containers]
+        assert drawn == pytest.approx(full["mean"].tolist())
+        low, high = zoom.get_xlim()
+        assert high - low < np.ptp(panel.get_ylim())  # a narrower range than the rates panel's axis
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["HeteroFL", "FedRolex", "Federated Dropout"]
     written = method_figure(table, "MNIST5k", SPLIT, tmp_path)
     assert sorted(p.name for p in written) == [f"methods_MNIST5k_{SPLIT}.pdf", f"methods_MNIST5k_{SPLIT}.png"]

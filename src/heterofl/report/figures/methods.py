@@ -1,6 +1,6 @@
 """``methods_{D}_{S}``: the method comparison of :func:`heterofl.report.methods.method_tables`, one panel per
 configuration, one line per method in the colour and marker its :class:`heterofl.methods.registry.MethodSpec`
-declares.
+declares; under each, the methods' full model (the global rate) alone, on an axis fitted to those values.
 """
 
 from __future__ import annotations
@@ -21,15 +21,43 @@ from heterofl.report.seed_stats import (
 from heterofl.report.tables import Table
 
 
-def panel_grid(count: int, width: float, height: float):
-    """At most three panels per row; unused axes are hidden."""
+def panel_grid(count: int, width: float, height: float, zoom_height: float = 0.0):
+    """At most three panels per row; unused axes are hidden. With ``zoom_height``, each panel has a second,
+    shorter one under it (returned as a second list), for the full model's values on their own scale."""
     cols = min(3, count)
     rows = -(-count // cols)
-    fig, grid = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
-    axes = list(grid.flat)
-    for ax in axes[count:]:
+    if not zoom_height:
+        fig, grid = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+        axes = list(grid.flat)
+        for ax in axes[count:]:
+            ax.set_visible(False)
+        return fig, axes[:count]
+    fig, grid = plt.subplots(
+        2 * rows, cols, figsize=(width * cols, (height + zoom_height) * rows), squeeze=False,
+        gridspec_kw={"height_ratios": [height, zoom_height] * rows},
+    )  # fmt: skip
+    main = [grid[2 * (k // cols)][k % cols] for k in range(rows * cols)]
+    zoom = [grid[2 * (k // cols) + 1][k % cols] for k in range(rows * cols)]
+    for ax in main[count:] + zoom[count:]:
         ax.set_visible(False)
-    return fig, axes[:count]
+    return fig, main[:count], zoom[:count]
+
+
+def full_model_panel(ax, part: pd.DataFrame, present: list[str], colors: dict[str, str]) -> None:
+    """Every method's global model at its own (largest) rate, mean ± std, on an axis fitted to those values: the
+    one like-for-like comparison, which the rates panel's wide range (a few % to 90 %) squeezes flat."""
+    full = part[part["letter"] == part["global_letter"]].set_index("label")
+    shown = [label for label in present if label in full.index]
+    for y, label in enumerate(shown):
+        ax.errorbar(
+            full.at[label, "mean"], y, xerr=0.0 if pd.isna(full.at[label, "std"]) else full.at[label, "std"],
+            color=colors[label], marker="o", markersize=5, capsize=2.5, linestyle="none",
+        )  # fmt: skip
+    ax.set_yticks(range(len(shown)), shown, fontsize=8)
+    ax.set_ylim(len(shown) - 0.5, -0.5)
+    letter = full["global_letter"].iloc[0] if len(full) else "a"
+    ax.set_xlabel(f"full model (rate {letter}), own scale", fontsize=8)
+    ax.grid(alpha=0.3)
 
 
 def method_colors(methods: pd.DataFrame) -> dict[str, str]:
@@ -51,11 +79,12 @@ def method_plot(table: Table, dataset: str, split: str):
     labels = list(dict.fromkeys(table.raw["label"]))
     methods = table.raw.drop_duplicates("label").set_index("label").loc[labels]
     colors = method_colors(methods)
-    fig, axes = panel_grid(len(sections), 4.4, 3.4)
+    fig, axes, zooms = panel_grid(len(sections), 4.4, 3.4, zoom_height=0.5 + 0.28 * len(labels))
     width = 0.24  # horizontal spread of the methods at one rate, so that their error bars do not overlap
-    for ax, section in zip(axes, sections, strict=True):
+    for ax, zoom, section in zip(axes, zooms, sections, strict=True):
         part = raw[raw["section"] == section]
         present = [label for label in labels if label in set(part["label"])]
+        full_model_panel(zoom, part, present, colors)
         for i, label in enumerate(present):
             points = part[part["label"] == label].assign(x=lambda p: p["letter"].map(letter_order)).sort_values("x")
             shift = (i - (len(present) - 1) / 2) * width / max(len(present) - 1, 1)
