@@ -352,3 +352,10 @@ def test_a_new_users_grid_of_methods_and_fix_mixes_runs_through_tables_and_figur
     assert {"methods_MNIST5k_iid", "learning_curves_MNIST5k_iid"} <= {p.stem for p in pngs}
     for png in pngs:
         assert f"`{png.stem}`" in index and png.stat().st_size > 0
+    # every training and evaluation job's time and memory (benchmark: directive), summarised per step
+    jobs = pd.read_csv(results / "summary" / "jobs.csv")
+    keys = sorted(str(p.relative_to(results / "runs").as_posix()) for p in (results / "runs").glob("*/*/*/seed*"))
+    for step in ("train", "evaluate"):
+        part = jobs[jobs["step"] == step]
+        assert sorted(part["run"]) == keys and (part["seconds"] > 0).all()
+    assert "| train" in (results / "summary" / "jobs.md").read_text()

@@ -490,6 +490,20 @@ def figures(runs_csv, history_csv, cost_csv, metric, out, log_file) -> None:
 
 
 @cli.command()
+@click.option("--benchmarks", required=True, type=click.Path(file_okay=False), help="ROOT/benchmarks of a pipeline.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Every job's time and memory (CSV).")
+@click.option("--md", "md_out", required=True, type=click.Path(dir_okay=False), help="The per-step summary (Markdown).")
+def jobs(benchmarks, out, md_out) -> None:
+    """Time and memory of the pipeline's training and evaluation jobs (its benchmark files), per step."""
+    from heterofl.report.jobs import write_job_resources
+
+    check_outputs({}, {"--out": out, "--md": md_out})
+    summary = write_job_resources(benchmarks, out, md_out)
+    steps = ", ".join(f"{row.jobs} {row.step} jobs {row.total_hours:.2f} h" for row in summary.itertuples())
+    click.echo(f"{out}: {steps or 'no benchmarked job'}")
+
+
+@cli.command()
 @click.option("--run", "folders", required=True, multiple=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Scratch folder for the retrained runs.")
 @click.option("--tolerance", default=1.0, show_default=True, type=click.FloatRange(min=0), help="Accuracy points.")

@@ -84,6 +84,9 @@ if workflow.is_main_process and _plan["reasons"] and _plan["cached"]:
 RUN_FOLDER = f"{R}/runs/{RUN_KEY_PATTERN}"
 TRAIN_LOG = f"{R}/logs/train/{RUN_KEY_PATTERN}.log"
 EVALUATE_LOG = f"{R}/logs/evaluate/{RUN_KEY_PATTERN}.log"
+# Each job's wall time, peak memory and CPU time (Snakemake's benchmark files), summarised by rule job_resources.
+TRAIN_BENCHMARK = f"{R}/benchmarks/train/{RUN_KEY_PATTERN}.tsv"
+EVALUATE_BENCHMARK = f"{R}/benchmarks/evaluate/{RUN_KEY_PATTERN}.tsv"
 PARTITIONS = sorted({run.partition_key for run in RUNS.values()})
 IMAGE_PARTITIONS = [p for p in PARTITIONS if not is_language(p.split("/", 1)[0])]
 

@@ -1,5 +1,6 @@
 localrules:
     collect_summary,
+    job_resources,
     tables,
     figures_results,
     partition_heatmap,
@@ -88,3 +89,27 @@ rule figures_results:
     shell:
         "heterofl figures --runs-csv {input.runs:q} --history-csv {input.history:q} --cost-csv {input.cost:q}"
         " --metric {params.metric} --out {output:q} --log {log:q} 2>> {log:q}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Time and memory of the training and evaluation jobs this root ran (their benchmark files), per step, in the
+# report beside the results. Part of the default target only: `figures` trains nothing, so it has none.
+rule job_resources:
+    input:
+        all_run_files(),
+    output:
+        jobs=f"{R}/summary/jobs.csv",
+        summary=report(
+            f"{R}/summary/jobs.md",
+            caption="../report/jobs.rst",
+            category="Resources",
+        ),
+    log:
+        f"{R}/logs/report/jobs.log",
+    conda:
+        "../envs/heterofl.yaml"
+    params:
+        benchmarks=f"{R}/benchmarks",
+    shell:
+        "heterofl jobs --benchmarks {params.benchmarks:q} --out {output.jobs:q} --md {output.summary:q}"
+        " > {log:q} 2>&1"

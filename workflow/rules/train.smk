@@ -11,6 +11,8 @@ rule train_run:
         config=f"{RUN_FOLDER}/config.yaml",
     log:
         TRAIN_LOG,
+    benchmark:
+        TRAIN_BENCHMARK
     conda:
         "../envs/heterofl.yaml"
     threads: config["resources"]["train"]["threads"]
@@ -45,6 +47,8 @@ rule evaluate:
         f"{RUN_FOLDER}/eval.csv",
     log:
         EVALUATE_LOG,
+    benchmark:
+        EVALUATE_BENCHMARK
     conda:
         "../envs/heterofl.yaml"
     threads: config["resources"]["train"]["threads"]
