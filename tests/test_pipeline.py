@@ -359,3 +359,6 @@ def test_a_new_users_grid_of_methods_and_fix_mixes_runs_through_tables_and_figur
         part = jobs[jobs["step"] == step]
         assert sorted(part["run"]) == keys and (part["seconds"] > 0).all()
     assert "| train" in (results / "summary" / "jobs.md").read_text()
+    report = _snakemake(work, "--report", "report.html", "--configfile", "config/mine.yaml")
+    assert "warning" not in (report.stdout + report.stderr).lower()
+    assert "Resources" in (work / "report.html").read_text()
