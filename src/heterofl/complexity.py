@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from heterofl.model_cost import combination_row  # the report's, without PyTorch; kept here for callers
+from heterofl.model_cost import combination_row, format_table  # torch-free, kept here for callers
 from heterofl.models import build_model, model_spec
 from heterofl.rates import RATE_OF_LETTER
 
@@ -206,24 +206,6 @@ def complexity_table(model_name: str, letters: tuple[str, ...] = LETTERS, **mode
             }
         )
     return pd.DataFrame(rows, columns=list(COLUMNS))
-
-
-def _human(df: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame({"model": df["model"], "letter": df["letter"], "rate": df["rate"].map(lambda r: f"{r:g}")})
-    out["params"] = df["params"].map(lambda v: f"{int(v):,}")
-    out["FLOPs (summary.py)"] = df["flops_reference"].map(lambda v: f"{v / 1e6:.2f}M")
-    out["true MACs"] = df["macs_true"].map(lambda v: f"{v / 1e6:.2f}M")
-    out["space (MB)"] = df["space_mb"].map(lambda v: f"{v:.2f}")
-    return out
-
-
-def format_table(df: pd.DataFrame) -> str:
-    """A Markdown table in human units: params with thousands separators, FLOPs/MACs in M, MB to 2 dp."""
-    human = _human(df)
-    header = "| " + " | ".join(human.columns) + " |"
-    align = "|" + "|".join("---" if c in ("model", "letter") else "---:" for c in human.columns) + "|"
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in human.itertuples(index=False)]
-    return "\n".join([header, align, *body])
 
 
 __all__ = [

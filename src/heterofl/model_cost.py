@@ -96,6 +96,24 @@ def combination_row(table: pd.DataFrame, model_mode: str) -> dict:
     return row
 
 
+def _human(df: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame({"model": df["model"], "letter": df["letter"], "rate": df["rate"].map(lambda r: f"{r:g}")})
+    out["params"] = df["params"].map(lambda v: f"{int(v):,}")
+    out["FLOPs (summary.py)"] = df["flops_reference"].map(lambda v: f"{v / 1e6:.2f}M")
+    out["true MACs"] = df["macs_true"].map(lambda v: f"{v / 1e6:.2f}M")
+    out["space (MB)"] = df["space_mb"].map(lambda v: f"{v:.2f}")
+    return out
+
+
+def format_table(df: pd.DataFrame) -> str:
+    """A Markdown table in human units: params with thousands separators, FLOPs/MACs in M, MB to 2 dp."""
+    human = _human(df)
+    header = "| " + " | ".join(human.columns) + " |"
+    align = "|" + "|".join("---" if c in ("model", "letter") else "---:" for c in human.columns) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in human.itertuples(index=False)]
+    return "\n".join([header, align, *body])
+
+
 def write_cost_file(path: Path = COST_FILE) -> None:
     """Count every model of the registry and write the shipped table (maintainers, after changing a model)."""
     from heterofl.io import write_csv
