@@ -497,6 +497,7 @@ def jobs(benchmarks, out, md_out) -> None:
     from heterofl.report.jobs import write_job_resources
 
     check_outputs({}, {"--out": out, "--md": md_out})
+    guard_files({"--out": out, "--md": md_out})
     summary = write_job_resources(benchmarks, out, md_out)
     steps = ", ".join(f"{row.jobs} {row.step} jobs {row.total_hours:.2f} h" for row in summary.itertuples())
     click.echo(f"{out}: {steps or 'no benchmarked job'}")
