@@ -51,6 +51,8 @@ def test_help_loads_no_torch(tmp_path) -> None:
     assert "train" in shown.stdout and "figures" in shown.stdout
     code = "import sys, heterofl.cli, heterofl.report, heterofl.pipeline_config; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+    code = "import sys, heterofl.cli; print(sorted({'torch', 'pandas', 'matplotlib'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
 
 
 def test_report_commands_rebuild_the_committed_tables_without_torch(tmp_path) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from heterofl.rates import RATE_OF_LETTER
+
+if TYPE_CHECKING:  # pandas on demand: the CLI's --help (which reads the run-file names here) stays fast
+    import pandas as pd
 
 RUN_KEY_PATTERN = "{dataset}/{model}/{run}/seed{seed}"
 """A run's folder below a results root's ``runs/`` (and its training log's path below ``logs/train/``), defined
@@ -64,6 +66,8 @@ def summarize_history(history: pd.DataFrame, last_k: int) -> pd.DataFrame:
                 "last_k": min(last_k, len(values)),
             }
         )
+    import pandas as pd
+
     return pd.DataFrame(
         rows, columns=["letter", "rate", "metric", "final", "best", "mean_last_k", "evaluations", "last_k"]
     )
