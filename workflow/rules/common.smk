@@ -204,3 +204,8 @@ def report_kind(wildcards):
     figure table (heterofl.report.figures.registry) and the table kinds (heterofl.report.kinds) declare it.
     """
     return report_subcategory(wildcards.name)
+
+
+def in_root(*parts):
+    """A path under the results root, quoted for the shell (spaces, Unicode)."""
+    return shlex.quote(os.path.join(R, *parts))
