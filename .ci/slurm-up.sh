@@ -95,7 +95,7 @@ if ! alive "$CTLD_PID" slurmctld && ! alive "$SLURMD_PID" slurmd; then
     mem=$((mem * 90 / 100))
     gres_types="" node_gres=""
     if [ "$FAKE_GPU" = 1 ]; then
-        # the GPU is also cut into 4 shards, so that several runs can share it (README, "Several runs per GPU")
+        # the GPU is also cut into 4 shards, so that several runs can share it (docs/cluster.md, "Several runs per GPU")
         gres_types="GresTypes=gpu,shard"
         node_gres="Gres=gpu:1,shard:4"
     fi
