@@ -504,6 +504,18 @@ def jobs(benchmarks, out, md_out) -> None:
 
 
 @cli.command()
+@click.option("--plan", required=True, type=click.Path(dir_okay=False, exists=True), help="ROOT/logs/plan.txt.")
+@click.option("--benchmarks", required=True, type=click.Path(file_okay=False), help="ROOT/benchmarks of a pipeline.")
+@click.option("--parallel", default=1, show_default=True, type=click.IntRange(min=1), help="Jobs that run at once.")
+def progress(plan, benchmarks, parallel) -> None:
+    """One line: runs trained of a grid's plan and an estimate of the time left (the pipeline prints it after
+    every training job)."""
+    from heterofl.report.progress import progress_line
+
+    click.echo(progress_line(plan, benchmarks, parallel))
+
+
+@cli.command()
 @click.option("--run", "folders", required=True, multiple=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Scratch folder for the retrained runs.")
 @click.option("--tolerance", default=1.0, show_default=True, type=click.FloatRange(min=0), help="Accuracy points.")

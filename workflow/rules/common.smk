@@ -209,3 +209,20 @@ def report_kind(wildcards):
 def in_root(*parts):
     """A path under the results root, quoted for the shell (spaces, Unicode)."""
     return shlex.quote(os.path.join(R, *parts))
+
+
+PLAN = f"{R}/logs/plan.txt"
+"""The runs this root trains, one folder per line: what the progress line after every training job counts."""
+PARALLEL_TRAIN = max(
+    1, (workflow.cores or 1) // max(1, int(config["resources"]["train"]["threads"]))
+)
+"""Training jobs at once on this machine (the progress line's estimate; a cluster's queue is not counted)."""
+
+
+def write_plan():
+    """Write PLAN when the pipeline starts (the main process; jobs only read it); nothing when nothing trains."""
+    if not trained_here():
+        return
+    os.makedirs(os.path.dirname(PLAN), exist_ok=True)
+    with open(PLAN, "w") as handle:
+        handle.writelines(f"{run_dir(key)}\n" for key in trained_here())

@@ -1,6 +1,6 @@
 # ----------------------------------------------------------------------------------------------
 # One federated training run per configuration, method and seed (folder: RUN_FOLDER, results.RUN_KEY_PATTERN).
-# Resumes from its checkpoint by itself.
+# Resumes from its checkpoint by itself. After it, one line of the grid's progress with an estimate of the time left.
 rule train_run:
     input:
         partition=partition_of,
@@ -25,11 +25,16 @@ rule train_run:
         settings=settings_of,
         fleet=fleet_argument,
         device=config["device"],
+        plan=PLAN,
+        benchmarks=f"{R}/benchmarks",
+        parallel=PARALLEL_TRAIN,
     shell:
         "heterofl train --dataset {wildcards.dataset} --control {params.control}"
         " --seed {wildcards.seed} {params.settings} --partition {input.partition:q} {params.fleet}"
         ' --out "$(dirname {output.history:q})" --threads {threads} --device {params.device}'
         " --quiet --log {log:q} 2>> {log:q}"
+        " && (heterofl progress --plan {params.plan:q} --benchmarks {params.benchmarks:q}"
+        " --parallel {params.parallel} 2>> {log:q} || true)"
 
 
 # ----------------------------------------------------------------------------------------------
