@@ -147,7 +147,7 @@ def _formatted(raw: pd.DataFrame, dataset: str, lower: bool) -> pd.DataFrame:
         table["Method"] = raw["method"]
     table[f"Final {metric_word(dataset).lower()}"] = raw["final"].map(lambda v: f"{v:.2f}")
     for level in LEVELS:
-        tag = f"within {100 - level} %" if lower else f"{level} %"
+        tag = f"within {100 - level} % of final" if lower else f"{level} % of final"
         table[f"Round to {tag}"] = raw[f"round_{level}"].map(
             lambda v: f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
         )
