@@ -286,7 +286,8 @@ def test_cost_table_reaches_each_level_at_the_round_computed_by_hand():
     assert (raw["round_90"], raw["mb_90"], raw["client_macs_90"]) == (3, 6.0, 3e9)
     assert (raw["round_95"], raw["mb_95"], raw["client_macs_95"]) == (4, 8.0, 4e9)
     assert (raw["total_mb"], raw["total_client_macs"], raw["total_server_macs"]) == (8.0, 4e9, 8e9)
-    assert table.table.iloc[0]["MB to 90 % of final"] == "6.0" and table.table.iloc[0]["Client GMAC to 90 % of final"] == "3.00"
+    first = table.table.iloc[0]
+    assert first["MB to 90 % of final"] == "6.0" and first["Client GMAC to 90 % of final"] == "3.00"
 
     two = cost_table(*fabricated({0: [50.0, 80.0, 90.0, 95.0], 1: [60.0, 85.0, 88.0, 90.0]}), "MNIST5k", "iid")
     raw = two.raw.iloc[0]
