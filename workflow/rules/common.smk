@@ -213,10 +213,21 @@ def in_root(*parts):
 
 PLAN = f"{R}/logs/plan.txt"
 """The runs this root trains, one folder per line: what the progress line after every training job counts."""
-PARALLEL_TRAIN = max(
-    1, (workflow.cores or 1) // max(1, int(config["resources"]["train"]["threads"]))
-)
-"""Training jobs at once on this machine (the progress line's estimate; a cluster's queue is not counted)."""
+
+
+def _train_slots():
+    """Training jobs at once: --cores over a job's threads here, --jobs on a cluster (which has no --cores)."""
+    settings = workflow.resource_settings
+    if settings.cores:
+        return max(
+            1,
+            int(settings.cores) // max(1, int(config["resources"]["train"]["threads"])),
+        )
+    return max(1, int(settings.nodes or 1))
+
+
+PARALLEL_TRAIN = _train_slots()
+"""The progress line's jobs at once (an estimate: a cluster's queue is not counted)."""
 
 
 def write_plan():
