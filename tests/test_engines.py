@@ -106,15 +106,19 @@ def float64():
         for case in ("conv", "transformer")
         for method in METHOD_NAMES
         if method != "heterofl" and not (case == "transformer" and METHODS[method].depth_exits)
-    ],
+    ]
+    + [("conv", "depthfl+feddyn")],
 )
 def test_batched_engine_matches_sequential_for_every_method(case: str, method: str, float64) -> None:
     """Two rounds, so FedRolex's window has moved and FedEcover's pools carry over between rounds; the depth
-    methods (conv only: the transformer has no stages) with three depth levels, DepthFL's distillation on."""
+    methods (conv only: the transformer has no stages) with three depth levels, DepthFL's distillation on, and
+    DepthFL with FedDyn (whose client states from round 1 shape round 2)."""
+    method, _, variant = method.partition("+")
+    extra = {"feddyn_alpha": 0.1} if variant == "feddyn" else {}
     if case == "conv":
         dataset = image_dataset("MNIST5k", (1, 8, 8), 96, 16)
         mode = "a1-b1-c1" if METHODS[method].depth_exits else "a1-b1-e1"
-        control, extra = f"1_5_1_non-iid-2_fix_{mode}_bn_1_1", {"local_epochs": 1, "batch_size_train": 8}
+        control, extra = f"1_5_1_non-iid-2_fix_{mode}_bn_1_1", {**extra, "local_epochs": 1, "batch_size_train": 8}
     else:
         dataset, control, extra = _text(rows=4, length=64), "1_4_1_iid_fix_a1-b1-e1_bn_1_1", {"local_epochs": 1}
     _assert_same_round(dataset, control, {**extra, "method": method}, "batched", rounds=2, tolerance=1e-9)

@@ -42,7 +42,16 @@ CONTROLS = {
     "fd": "1_4_0.5_iid_fix_c0-e1_bn_1_1",
     "fedecover": "1_4_0.25_iid_fix_c0-e1_bn_1_1",
     "depthfl": "1_4_0.5_iid_fix_a1-c1_bn_1_1",  # depth 4 and depth 2
+    "depthfl+feddyn": "1_4_0.5_iid_fix_a1-c1_bn_1_1",  # with FedDyn's per-client and server state
 }
+
+
+def method_settings(case: str) -> tuple[str, ...]:
+    """``method=...`` for a case, and FedDyn's α for a ``+feddyn`` case."""
+    method, _, variant = case.partition("+")
+    return (f"method={method}", *(("feddyn_alpha=0.1",) if variant == "feddyn" else ()))
+
+
 # rate c of the conv model: ceil(base / 4) units per group; a client of rate e holds a quarter of them
 SIZES = {"h0": 16, "h1": 32, "h2": 64, "h3": 128}
 
@@ -50,7 +59,7 @@ SIZES = {"h0": 16, "h1": 32, "h2": 64, "h3": 128}
 def train_cmd(out: Path, method: str) -> list[str]:
     argv = ["train", "--dataset", "MNIST5k", "--control", CONTROLS[method], "--threads", "1", "--quiet"]
     argv += ["--out", str(out)]
-    for pair in (*SETTINGS, f"method={method}"):
+    for pair in (*SETTINGS, *method_settings(method)):
         argv += ["--set", pair]
     return [sys.executable, "-m", "heterofl", *argv]
 
@@ -89,8 +98,11 @@ def test_sigkilled_method_run_resumes_bitwise_identical(method, tmp_path):
             {
                 "dataset": "MNIST5k",
                 "control": CONTROLS[method],
-                "method": method,
                 **{k: int(v) if v.isdigit() else v for k, v in (s.split("=") for s in SETTINGS)},
+                **{
+                    k: float(v) if k == "feddyn_alpha" else v
+                    for k, v in (s.split("=") for s in method_settings(method))
+                },
             }
         )
         blob = read_checkpoint(killed / CHECKPOINT, config)
@@ -106,6 +118,8 @@ def test_sigkilled_method_run_resumes_bitwise_identical(method, tmp_path):
                 assert len(set(pools[key])) == len(pools[key]) and set(pools[key]) <= set(range(size))
         else:
             assert "method_state" not in blob  # FD and DepthFL are stateless: everything from the seed
+        if method == "depthfl+feddyn":  # each client sampled so far has its h_k, and the server its h
+            assert 2 <= len(blob["client_state"]["feddyn_h"]) <= 4 and set(blob["server_state"]) == {"h"}
 
         done = subprocess.run(train_cmd(killed, method), capture_output=True, text=True, env=env, timeout=120)
         assert done.returncode == 0, done.stderr

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 
+from heterofl.feddyn import add_regularizer_gradient_
 from heterofl.local_training import (
     ClientJob,
     LocalSettings,
@@ -122,6 +123,12 @@ class BatchedEngine:
         params = {n: local[n].detach().clone(memory_format=torch.contiguous_format) for n in names}
         buffers = {n: torch.zeros_like(p) for n, p in params.items()}
         masks = torch.stack([job.labels_held for job in group]) if settings.use_mask else None
+        feddyn = None  # FedDyn: (start, h), each (K, *shape), for the regulariser's gradient
+        if settings.feddyn_alpha:
+            feddyn = (
+                {n: p.clone() for n, p in params.items()},
+                {n: torch.stack([j.feddyn_h[n] for j in group]) for n in names},
+            )
         steps_fn = self._step_function(model)
         schedules = [client_schedule(self.task, job, settings) for job in group]
         device = params[names[0]].device
@@ -136,13 +143,18 @@ class BatchedEngine:
                 inputs = torch.stack([batches[i][0] for i in members])
                 targets = torch.stack([batches[i][1] for i in members])
                 if len(members) == k:
-                    self._step(steps_fn, params, buffers, inputs, targets, masks, settings, t, metrics)
+                    self._step(steps_fn, params, buffers, inputs, targets, masks, settings, t, metrics, feddyn)
                     continue
                 index = torch.as_tensor(members, device=device)
                 sub_params = {n: p.index_select(0, index) for n, p in params.items()}
                 sub_buffers = {n: b.index_select(0, index) for n, b in buffers.items()}
                 sub_masks = masks.index_select(0, index) if masks is not None else None
-                self._step(steps_fn, sub_params, sub_buffers, inputs, targets, sub_masks, settings, t, metrics)
+                sub_feddyn = None
+                if feddyn is not None:
+                    sub_feddyn = tuple({n: v.index_select(0, index) for n, v in part.items()} for part in feddyn)
+                self._step(
+                    steps_fn, sub_params, sub_buffers, inputs, targets, sub_masks, settings, t, metrics, sub_feddyn
+                )
                 for n in names:
                     params[n].index_copy_(0, index, sub_params[n])
                     buffers[n].index_copy_(0, index, sub_buffers[n])
@@ -160,12 +172,18 @@ class BatchedEngine:
         settings: LocalSettings,
         t: int,
         metrics: TrainMetrics,
+        feddyn: tuple[Params, Params] | None = None,
     ) -> None:
-        """One SGD step of every stacked client, in place (clip_grad_norm_ then torch.optim.SGD)."""
+        """One SGD step of every stacked client, in place (clip_grad_norm_ then torch.optim.SGD); with
+        ``feddyn`` (start, h), FedDyn's regulariser gradient is added first, as the sequential engine does."""
         with torch.enable_grad():
             grads, (_, (loss, correct, correct_masked)) = steps_fn[masks is not None](
                 params, inputs, targets, masks, settings.distill_weight
             )
+        if feddyn is not None:
+            start, h = feddyn
+            for name, g in grads.items():
+                add_regularizer_gradient_(g, params[name], start[name], h[name], settings.feddyn_alpha)
         k = inputs.shape[0]
         norms = torch.stack([torch.linalg.vector_norm(g.reshape(k, -1), 2, dim=1) for g in grads.values()])
         total = torch.linalg.vector_norm(norms, 2, dim=0)

@@ -1,7 +1,7 @@
 """Checkpoints that resume bit for bit and refuse to load into the wrong run.
 
 A checkpoint is the :class:`RunState` (global parameters, round, history, client-sampler state, the
-extraction method's state where it has one), the
+extraction method's, the server's and the clients' state where they have one), the
 RNG states of python, numpy and torch, and the resolved config with its hash. It is written atomically
 and read with ``weights_only=True``, so loading never executes pickled code.
 """
@@ -92,6 +92,11 @@ def save_checkpoint(
         payload["server_state"] = {
             key: {k: v.detach().cpu() for k, v in value.items()} for key, value in state.server_state.items()
         }
+    if state.client_state:  # FedDyn's per-client h_k; absent otherwise, as in older checkpoints
+        payload["client_state"] = {
+            key: {user: {k: v.detach().cpu() for k, v in params.items()} for user, params in by_user.items()}
+            for key, by_user in state.client_state.items()
+        }
     save_torch(path, {**payload, "digest": _digest(payload)})
 
 
@@ -144,6 +149,10 @@ def restore_checkpoint(blob: dict[str, Any], device: torch.device) -> RunState:
         method_state=dict(blob.get("method_state", {})),
         server_state={
             key: {k: v.to(device) for k, v in value.items()} for key, value in blob.get("server_state", {}).items()
+        },
+        client_state={
+            key: {int(user): {k: v.to(device) for k, v in params.items()} for user, params in by_user.items()}
+            for key, by_user in blob.get("client_state", {}).items()
         },
     )
 

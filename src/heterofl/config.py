@@ -271,6 +271,8 @@ class ExperimentConfig:
     capability_widths: bool = setting(False, hashed=HASHED_WHEN_SET, tag=lambda value: "capability", tag_order=63)
     """Each sampled client trains the largest rate of the model mode its device finishes within the deadline
     this round (proportions of the mode are not used); only with a fleet and a deadline."""
+    feddyn_alpha: float = setting(0.0, hashed=HASHED_WHEN_SET, tag=lambda value: f"feddyn{value:g}", tag_order=12)
+    """FedDyn's α for DepthFL (``feddyn.py``); 0: off, the DepthFL paper's "DepthFL (FedAvg)"; its code uses 0.1."""
 
     def __post_init__(self) -> None:
         data = dataset_spec(self.dataset)
@@ -354,6 +356,7 @@ class ExperimentConfig:
         if spec.depth_exits is not None:
             self._check_depth_levels()
         self._check_server_update()
+        self._check_feddyn()
         self._check_clock()
         if self.precision not in PRECISIONS:
             raise HeteroFLError("precision", f"{self.precision!r} is unknown", ", ".join(PRECISIONS))
@@ -401,6 +404,19 @@ class ExperimentConfig:
         for name, default in (("deadline", None), ("overcommit", 1.0), ("capability_widths", False)):
             if getattr(self, name) != default and self.fleet is None:
                 raise HeteroFLError(name, "is set but no fleet is", "only with fleet: <a fleet of the device table>")
+
+    def _check_feddyn(self) -> None:
+        alpha = self.feddyn_alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha < math.inf:
+            raise HeteroFLError("feddyn_alpha", f"{alpha!r} is not a number >= 0", "0 (off) or a finite number > 0")
+        if alpha and self.method != "depthfl":
+            raise HeteroFLError("feddyn_alpha", f"is set but method is {self.method!r}", "only with method: depthfl")
+        if alpha and self.server_optimizer != "mean":
+            raise HeteroFLError(
+                "feddyn_alpha",
+                f"is set with server_optimizer {self.server_optimizer!r}: FedDyn makes its own server step",
+                "only with server_optimizer: mean",
+            )
 
     def _check_server_update(self) -> None:
         if self.server_optimizer not in SERVER_UPDATES:

@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 import torch
@@ -34,6 +34,7 @@ from heterofl.device import pick_device, set_precision
 from heterofl.devices import Fleet
 from heterofl.errors import HeteroFLError
 from heterofl.evaluation import evaluate_classifier, evaluate_language_model, local_pairs
+from heterofl.feddyn import client_state_after, server_step
 from heterofl.local_training import (
     TRAIN_COLUMNS,
     ClientJob,
@@ -76,7 +77,24 @@ class RunState:
     method_state: dict = field(default_factory=dict)
     """What an extraction method carries between rounds (FedEcover's pools); empty for the others."""
     server_state: dict = field(default_factory=dict)
-    """What the server update carries between rounds (server momentum's velocity); empty for the mean."""
+    """What the server update carries between rounds (server momentum's velocity, FedDyn's h); empty for the mean."""
+    client_state: dict = field(default_factory=dict)
+    """What clients carry between the rounds they are sampled in: ``{"feddyn_h": {user: Params}}`` with FedDyn
+    (``feddyn.py``); empty otherwise."""
+
+
+@dataclass
+class TrainedRound:
+    """What a round's training and aggregation give the server step."""
+
+    mean: Params
+    counts: Params | None
+    """Clients each mean entry was taken over (None for FIARSE's mean over non-zero updates)."""
+    metrics: dict
+    columns: dict
+    """Method-specific history columns (FIARSE's sparse upload)."""
+    client_state: dict = field(default_factory=dict)
+    """FedDyn: each trained client's h_k after the round, by user."""
 
 
 class Federation:
@@ -274,13 +292,13 @@ class Federation:
     def _space_widths(self, rate: float) -> dict[str, int]:
         return space_widths(self.layout, self.train_model(rate).widths)
 
-    def _train_and_aggregate(self, jobs: list[ClientJob], params: Params, settings: LocalSettings) -> tuple:
-        """Extract every rate group's submodels, let the engine train them, aggregate what comes back; returns
-        the mean, the training metrics and any method-specific history columns."""
+    def _train_and_aggregate(self, jobs: list[ClientJob], params: Params, settings: LocalSettings) -> TrainedRound:
+        """Extract every rate group's submodels, let the engine train them, aggregate what comes back."""
         if self.unstructured:
             return self._train_and_aggregate_masked(jobs, params, settings)
         aggregator = Aggregator(params, self.layout)
         metrics = TrainMetrics()
+        client_state = {}
         groups: dict[float, list[ClientJob]] = {}
         for job in jobs:
             groups.setdefault(job.rate, []).append(job)
@@ -290,9 +308,26 @@ class Federation:
             trained = self.engine.train(self.train_model(rate), local, group, settings, metrics)
             check_finite(trained, group, metrics)
             aggregator.add(trained, selections, torch.stack([job.labels_held for job in group]))
-        return aggregator.mean(), metrics.summary(), {}
+            for i, job in enumerate(group if settings.feddyn_alpha else ()):
+                mine = {name: value[i] for name, value in trained.items()}
+                start = {name: value[i] for name, value in local.items()}
+                client_state[job.user] = client_state_after(job.feddyn_h, mine, start, settings.feddyn_alpha)
+        return TrainedRound(aggregator.mean(), aggregator.counts, metrics.summary(), {}, client_state)
 
-    def _train_and_aggregate_masked(self, jobs: list[ClientJob], params: Params, settings: LocalSettings) -> tuple:
+    def _with_feddyn_state(self, jobs: list[ClientJob], client_state: dict) -> list[ClientJob]:
+        """The jobs, each carrying its client's FedDyn state for the parameters it holds (zeros at first)."""
+        states = client_state.get("feddyn_h", {})
+        out = []
+        for job in jobs:
+            held = dict(self.train_model(job.rate).named_parameters())
+            mine = states.get(job.user, {})
+            h = {name: mine[name] if name in mine else torch.zeros_like(p) for name, p in held.items()}
+            out.append(replace(job, feddyn_h=h))
+        return out
+
+    def _train_and_aggregate_masked(
+        self, jobs: list[ClientJob], params: Params, settings: LocalSettings
+    ) -> TrainedRound:
         """FIARSE: every client trains the dense model under its mask; per entry, the mean over the clients whose
         update is non-zero. Its upload could be sent sparse (a 4-byte value and a 4-byte index per non-zero
         entry, or dense where that is smaller): counted apart from the dense ``bytes_from_clients``."""
@@ -304,7 +339,7 @@ class Federation:
         mean, nonzero = mean_of_nonzero_updates(params, trained, self.layout, labels)
         dense = self.accounting.submodel_bytes(self.mode.global_rate)
         sparse = sum(min(int(n) * 2 * BYTES_PER_PARAMETER, dense) for n in nonzero.tolist())
-        return mean, metrics.summary(), {"sparse_bytes_from_clients": sparse}
+        return TrainedRound(mean, None, metrics.summary(), {"sparse_bytes_from_clients": sparse})
 
     def run_round(self, state: RunState) -> RunState:
         """One communication round; returns the new state (the input state is not modified)."""
@@ -322,6 +357,7 @@ class Federation:
             use_mask=bool(self.config.control.mask),
             autocast=torch.bfloat16 if self.config.precision == "bf16" else None,
             distill_weight=distillation_weight(round_, self.config.rounds) if self.depth_exits == "all" else 0.0,
+            feddyn_alpha=self.config.feddyn_alpha,
         )
         jobs, method_state = self._round_jobs(round_, sampler, state.method_state, settings)
         if self.unfit_users:
@@ -332,17 +368,33 @@ class Federation:
         if self.fleet is not None:
             previous = state.history[-1]["sim_seconds"] if state.history else 0.0
             jobs, clock_columns, sent = self._clock(round_, jobs, settings, previous)
+        if settings.feddyn_alpha:
+            jobs = self._with_feddyn_state(jobs, state.client_state)
         started = time.perf_counter()
         try:
             if jobs:
-                mean, train_metrics, method_columns = self._train_and_aggregate(jobs, state.params, settings)
+                outcome = self._train_and_aggregate(jobs, state.params, settings)
             else:  # every sampled client was offline or late: no update this round
-                mean, train_metrics = state.params, dict.fromkeys(TRAIN_COLUMNS, math.nan)
-                method_columns = {"sparse_bytes_from_clients": 0} if self.unstructured else {}
+                columns = {"sparse_bytes_from_clients": 0} if self.unstructured else {}
+                zeros = {name: torch.zeros_like(value) for name, value in state.params.items()}
+                outcome = TrainedRound(state.params, zeros, dict.fromkeys(TRAIN_COLUMNS, math.nan), columns)
         except DivergenceError as error:
             error.round = round_
             raise
-        params, server_state = self.server_update(state.params, mean, state.server_state)
+        train_metrics, method_columns = outcome.metrics, outcome.columns
+        client_state = state.client_state
+        if settings.feddyn_alpha:
+            params, server_state = server_step(
+                state.params,
+                outcome.mean,
+                outcome.counts,
+                state.server_state,
+                settings.feddyn_alpha,
+                self.config.control.num_users,
+            )
+            client_state = {"feddyn_h": {**state.client_state.get("feddyn_h", {}), **outcome.client_state}}
+        else:
+            params, server_state = self.server_update(state.params, outcome.mean, state.server_state)
         trained = bool(jobs)
         if (trained and not math.isfinite(train_metrics["train_loss"])) or not all(
             torch.isfinite(v).all() for v in params.values()
@@ -367,7 +419,8 @@ class Federation:
             row["seconds_evaluate"] = time.perf_counter() - started
             dense = self.mode.global_rate if self.unstructured else None  # FIARSE evaluates masked dense models
             row.update(self.accounting.server_columns(self.eval_letters, dense))
-        return RunState(round_, params, sampler.get_state(), [*state.history, row], method_state, server_state)
+        history = [*state.history, row]
+        return RunState(round_, params, sampler.get_state(), history, method_state, server_state, client_state)
 
     def evaluate(self, params: Params) -> dict[str, dict[str, float]]:
         """Metrics of the global model at every evaluated rate, each with fresh static BN statistics."""

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from heterofl.feddyn import add_regularizer_gradient_
 from heterofl.methods.fiarse import MagnitudeMask
 from heterofl.models.exits import exit_loss, prediction_logits
 from heterofl.selection import Selection, prefix_selection
@@ -40,6 +41,8 @@ class LocalSettings:
     """bf16 for ``precision: bf16`` (forward and loss under ``torch.autocast``); None: the tensors' own dtype."""
     distill_weight: float = 0.0
     """DepthFL's weight of mutual self-distillation among a client's exits this round (``models/exits.py``)."""
+    feddyn_alpha: float = 0.0
+    """FedDyn's α (``feddyn.py``): every job then carries its ``feddyn_h``; 0: no regulariser."""
 
     def autocast_context(self, device: torch.device) -> torch.autocast:
         return torch.autocast(device.type, dtype=self.autocast, enabled=self.autocast is not None)
@@ -72,6 +75,8 @@ class ClientJob:
     """FjORD: the rates a local batch may train, drawn uniformly per batch; empty: always ``rate``."""
     keep_fraction: float | None = None
     """FIARSE: the share of the dense model's maskable entries the client keeps by magnitude; None: no mask."""
+    feddyn_h: Params | None = None
+    """FedDyn: the client's state h_k for every parameter it holds (``feddyn.py``); None: no FedDyn."""
 
     def generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed)
@@ -157,6 +162,7 @@ def train_one_client(
     With a per-step rate schedule (FjORD) a step of rate p < ``job.rate`` runs the model of rate p
     (``model_for_rate``) on the leading units of ``model``'s parameters: gradients reach only those units.
     With a ``keep_fraction`` (FIARSE) every step runs ``model`` with its small-magnitude weights masked.
+    With ``settings.feddyn_alpha`` every step adds FedDyn's regulariser gradient before clipping.
     """
     model.train()
     mask = MagnitudeMask(model, job.keep_fraction) if job.keep_fraction is not None else None
@@ -165,6 +171,7 @@ def train_one_client(
     label_mask = job.labels_held if settings.use_mask else None
     steps, generator = client_schedule(task, job, settings)
     rates = job.rate_schedule(len(steps)) or [job.rate] * len(steps)
+    start = {n: p.detach().clone() for n, p in model.named_parameters()} if settings.feddyn_alpha else None
     for step, rate in zip(steps, rates, strict=True):
         inputs, targets = task.batch(step, generator)
         optimizer.zero_grad(set_to_none=True)
@@ -177,12 +184,22 @@ def train_one_client(
                 logits = _nested_forward(model, model_for_rate(rate), inputs)
             loss = settings.loss(task, logits, targets, label_mask)
         loss.backward()
+        if start is not None:
+            _add_feddyn_gradients(model, start, job.feddyn_h, settings.feddyn_alpha)
         nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
         if mask is not None:
             mask.decay_kept(model, settings.weight_decay)
         optimizer.step()
         metrics.add(loss, prediction_logits(logits).detach(), targets, label_mask)
     return parameters_of(model)
+
+
+@torch.no_grad()
+def _add_feddyn_gradients(model: nn.Module, start: Params, h: Params, alpha: float) -> None:
+    for name, param in model.named_parameters():
+        if param.grad is None:  # a parameter the loss did not reach still feels the regulariser, as under vmap
+            param.grad = torch.zeros_like(param)
+        add_regularizer_gradient_(param.grad, param, start[name], h[name], alpha)
 
 
 def _nested_forward(model: nn.Module, nested: nn.Module, inputs: torch.Tensor) -> torch.Tensor:

@@ -9,8 +9,8 @@ layer the client holds, and what differs from the width methods lives in the mod
 level builds) and in the local loss:
 
 * DepthFL: every held exit's cross-entropy plus mutual self-distillation among them, the distillation
-  weight ramped up as the authors' code does (``models.exits.distillation_weight``). The paper's FedDyn
-  correction is not implemented: this is the paper's "DepthFL (FedAvg)" variant.
+  weight ramped up as the authors' code does (``models.exits.distillation_weight``). By default this is the
+  paper's "DepthFL (FedAvg)" variant; ``feddyn_alpha`` > 0 adds the paper's FedDyn correction (``feddyn.py``).
 * InclusiveFL, as the DepthFL authors ran it for their comparison (their code's ``extended: false``): only the
   deepest held exit is trained; the paper's momentum distillation of deep layers into shallow ones is not
   implemented.
