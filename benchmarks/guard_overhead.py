@@ -6,12 +6,14 @@ random states and parameters against a freshly built model, history rounds), med
 trains that run for real (MNIST5k, conv, 20 clients, dynamic a-b-c-d-e, the grid's settings: ``heterofl
 train`` as the pipeline calls it, in a subprocess) and prints its wall time and the ratio.
 
-Usage: ``python benchmarks/guard_overhead.py [--repeats 20] [--rounds 20] [--threads 1]``
+Usage: ``python benchmarks/guard_overhead.py [--repeats 20] [--rounds 20] [--threads 1]
+[--csv benchmarks/guard_overhead.csv]`` (``--csv``: the run's seconds, the guard's milliseconds and the ratio)
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import shutil
 import statistics
 import subprocess
@@ -68,6 +70,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=20, help="the default grid's 20")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--csv", help="write rounds, run_s, guard_ms and overhead_pct here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     scratch = Path(tempfile.mkdtemp(prefix="guard_overhead_"))
@@ -91,6 +94,10 @@ def main() -> None:
     print(f"default-grid run ({CONTROL}, {rounds} rounds, {args.threads} thread): {wall:.2f} s wall")
     print(f"guard and checks of train + evaluate: median {guard * 1000:.2f} ms over {args.repeats} repeats")
     print(f"overhead: {guard / wall:.4%} of the run")
+    if args.csv:
+        row = {"rounds": rounds, "threads": args.threads, "repeats": args.repeats, "run_s": wall}
+        row.update(guard_ms=guard * 1000, overhead_pct=100 * guard / wall, measured=str(datetime.date.today()))
+        pd.DataFrame([row]).to_csv(args.csv, index=False)
 
 
 if __name__ == "__main__":

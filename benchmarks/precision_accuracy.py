@@ -5,7 +5,12 @@ and seed) in the fp32 root; both roots' ``summary/runs.csv`` give the global mod
 rate. Prints a Markdown table (Global accuracy, and Local for non-IID splits; final and mean of the last
 k evaluations) with the difference, and the largest absolute difference.
 
-Usage: ``python benchmarks/precision_accuracy.py results/precision results/committed [--csv out.csv]``
+``--summary-csv`` also writes the pair count, the mean differences and the largest one (one row);
+``--from-csv`` reads a table this script wrote instead of the two roots.
+
+Usage: ``python benchmarks/precision_accuracy.py results/precision results/committed [--csv out.csv]
+[--summary-csv summary.csv]``, or ``python benchmarks/precision_accuracy.py --from-csv
+benchmarks/precision_accuracy.csv --summary-csv benchmarks/precision_accuracy_summary.csv``
 """
 
 from __future__ import annotations
@@ -36,13 +41,31 @@ def compare(low: pd.DataFrame, fp32: pd.DataFrame) -> pd.DataFrame:
     return both.sort_values(["data_split_mode", "metric", "model_split_mode", "model_mode"]).reset_index(drop=True)
 
 
+def summary(table: pd.DataFrame) -> dict[str, float]:
+    """Pairs, mean difference (final, mean of the last k) and the largest absolute difference, in points."""
+    diffs = table[["final_diff", "mean_last_k_diff"]]
+    return {
+        "pairs": len(table),
+        "mean_final_diff": diffs["final_diff"].mean(),
+        "mean_last_k_diff": diffs["mean_last_k_diff"].mean(),
+        "max_abs_diff": diffs.abs().max().max(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("low", help="results root with the non-fp32 runs")
-    parser.add_argument("fp32", help="results root with their fp32 twins")
+    parser.add_argument("low", nargs="?", help="results root with the non-fp32 runs")
+    parser.add_argument("fp32", nargs="?", help="results root with their fp32 twins")
     parser.add_argument("--csv", help="also write the table here")
+    parser.add_argument("--summary-csv", help="also write the pairs, mean differences and largest difference here")
+    parser.add_argument("--from-csv", help="a table this script wrote, instead of the two results roots")
     args = parser.parse_args()
-    table = compare(headline(args.low), headline(args.fp32))
+    if args.from_csv:
+        table = pd.read_csv(args.from_csv)
+    elif args.low and args.fp32:
+        table = compare(headline(args.low), headline(args.fp32))
+    else:
+        parser.error("give the two results roots, or --from-csv")
     if table.empty:
         raise SystemExit(f"no run of {args.low} has an fp32 twin in {args.fp32}")
     print("| split | metric | mode | precision | final | fp32 | diff | mean last k | fp32 | diff |")
@@ -53,13 +76,15 @@ def main() -> None:
             f"| {row.final:.2f} | {row.final_fp32:.2f} | {row.final_diff:+.2f} "
             f"| {row.mean_last_k:.2f} | {row.mean_last_k_fp32:.2f} | {row.mean_last_k_diff:+.2f} |"
         )
-    diffs = table[["final_diff", "mean_last_k_diff"]]
+    totals = summary(table)
     print(
-        f"\n{len(table)} pairs; mean difference final {diffs['final_diff'].mean():+.2f}, mean last k "
-        f"{diffs['mean_last_k_diff'].mean():+.2f}; largest |difference| {diffs.abs().max().max():.2f} points"
+        f"\n{totals['pairs']} pairs; mean difference final {totals['mean_final_diff']:+.2f}, mean last k "
+        f"{totals['mean_last_k_diff']:+.2f}; largest |difference| {totals['max_abs_diff']:.2f} points"
     )
     if args.csv:
         table.to_csv(args.csv, index=False)
+    if args.summary_csv:
+        pd.DataFrame([totals]).to_csv(args.summary_csv, index=False)
 
 
 if __name__ == "__main__":

@@ -40,9 +40,19 @@ what the reference does; ``--eval-rates all`` adds every smaller rate as this li
 ``--memory`` instead runs one round with 100 and with 10,000 clients in subprocesses and reports their
 peak RSS (``resource.getrusage``): memory must not grow with clients that are not sampled.
 
+Besides every round (``--csv``), a run writes the medians and what the report derives from them, one row
+per workload, method and engine (``--summary-csv``, by default the ``--csv`` name with ``_summary``): phase
+medians, each phase's % of peak, the round's ratio to the sequential engine and to the reference-style loop,
+each phase's ratio to the reference-style loop, the compute bound and the round's ratio to it, and extraction
++ aggregation as a % of the round. ``--summarize CSV [CSV ...]`` writes the same summary from per-round CSVs
+already written (no round is run; the peak is the CSV's ``peak_gflops``, measured before the rounds, where the
+report of the run used the larger of the measurements before and after them); given runs of several
+precisions it adds each row's ratio to its fp32 twin (``train_vs_fp32``, ``round_vs_fp32``).
+
 Usage: ``python benchmarks/round_speed.py [--rounds 3] [--workloads conv-e1,conv-fix5,conv-a1,resnet-fix5]
 [--engines sequential,batched,auto] [--methods heterofl,fedrolex,fd,fedecover,fjord] [--device cpu]
-[--csv benchmarks/round_speed.csv]``
+[--csv benchmarks/round_speed.csv] [--summary-csv benchmarks/round_speed_summary.csv]``, or
+``python benchmarks/round_speed.py --summarize benchmarks/round_speed.csv [--summary-csv OUT]``
 
 ``benchmarks/heterofl_round.py`` is the small companion that times a HeteroFL round through the public
 API only, so that this code and older code can be compared side by side.
@@ -257,6 +267,20 @@ def round_flops(federation: Federation, jobs_samples: dict[float, int], data: Da
     }
 
 
+def workload_flops(federation: Federation, data: Dataset) -> dict[str, float]:
+    """The phases' true FLOPs of the first round's jobs (sampler seed 0), and its client steps."""
+    samples: dict[float, int] = defaultdict(int)
+    sampler = torch.Generator().manual_seed(0)
+    jobs, _ = federation._round_jobs(1, sampler, {})
+    steps = 0
+    for job in jobs:
+        samples[job.rate] += len(job.indices) * federation.config.local_epochs
+        steps += math.ceil(len(job.indices) / federation.config.batch_size_train) * federation.config.local_epochs
+    flops = round_flops(federation, samples, data)
+    flops["client_steps"] = steps
+    return flops
+
+
 def run_speed(args: argparse.Namespace) -> None:
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
@@ -279,16 +303,8 @@ def run_speed(args: argparse.Namespace) -> None:
             for run in runs
         }
         states = {run: fed.initial_state() for run, fed in feds.items()}
-        any_fed = next(iter(feds.values()))
-        samples: dict[float, int] = defaultdict(int)
-        sampler = torch.Generator().manual_seed(0)
-        jobs, _ = any_fed._round_jobs(1, sampler, {})
-        steps = 0
-        for job in jobs:
-            samples[job.rate] += len(job.indices) * any_fed.config.local_epochs
-            steps += math.ceil(len(job.indices) / any_fed.config.batch_size_train) * any_fed.config.local_epochs
-        flops = round_flops(any_fed, samples, data)
-        flops["client_steps"] = steps
+        flops = workload_flops(next(iter(feds.values())), data)
+        steps = flops["client_steps"]
         for run, fed in feds.items():  # warm-up round (allocator, first-call overheads), not timed
             states[run] = (
                 reference_style_round(fed, states[run])[0] if run[1] == REFERENCE_ENGINE else fed.run_round(states[run])
@@ -324,6 +340,7 @@ def run_speed(args: argparse.Namespace) -> None:
         print(f"peak GPU memory allocated {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB")
     print("\n==== summary ====")
     report(medians, args, peak, args.workloads)
+    write_summary(summary_rows(medians, args, peak, args.workloads), args.summary_csv or default_summary_path(args.csv))
 
 
 def timed_round(fed: Federation, states: dict, run: tuple[str, str], timer: PhaseTimer) -> dict[str, float]:
@@ -416,6 +433,140 @@ def report_method(
                 f"{indent} {method} {engine} vs sequential: training {base['train'] / m['train']:.2f}x, "
                 f"round {base['round'] / m['round']:.2f}x"
             )
+
+
+SUMMARY_FIELDS = [
+    "workload",
+    "method",
+    "engine",
+    "precision",
+    "rounds",
+    *PHASES,
+    "select",
+    "train_pct_peak",
+    "static_bn_pct_peak",
+    "evaluate_pct_peak",
+    "train_vs_sequential",
+    "round_vs_sequential",
+    "round_vs_reference",
+    "train_vs_reference",
+    "static_bn_vs_reference",
+    "evaluate_vs_reference",
+    "compute_bound_s",
+    "round_over_compute_bound",
+    "extract_aggregate_pct",
+    "train_vs_fp32",
+    "round_vs_fp32",
+    "peak_gflops",
+]
+
+
+def summary_rows(medians: dict, args: argparse.Namespace, peak: float | None, workloads: list[str]) -> list[dict]:
+    """What :func:`report` prints, as rows: medians and the ratios derived from them (x = how many times faster).
+
+    ``vs_sequential`` / ``vs_reference``: that engine's median divided by this row's (above 1: this row is faster);
+    the compute bound is the phases' true FLOPs at 100 % of ``peak`` (blank without a peak).
+    """
+    rows = []
+    for name in workloads:
+        flops = medians.get((name, "_flops")) if peak else None
+        for method in args.methods:
+            base = medians.get((name, method, "sequential"))
+            ref = medians.get((name, method, REFERENCE_ENGINE))
+            floor = sum(flops[p] for p in ("train", "static_bn", "evaluate")) / 1e9 / peak if flops else None
+            for engine in args.engines:
+                m = medians.get((name, method, engine))
+                if m is None:
+                    continue
+                row = {"workload": name, "method": method, "engine": engine, "precision": args.precision}
+                row.update(rounds=m.get("rounds", args.rounds), peak_gflops=peak)
+                row.update({p: m[p] for p in (*PHASES, "select")})
+                if flops:
+                    for p in ("train", "static_bn", "evaluate"):
+                        row[f"{p}_pct_peak"] = 100 * flops[p] / max(m[p], 1e-9) / 1e9 / peak
+                    row.update(compute_bound_s=floor, round_over_compute_bound=m["round"] / floor)
+                if base:
+                    row["train_vs_sequential"] = base["train"] / max(m["train"], 1e-9)
+                    row["round_vs_sequential"] = base["round"] / m["round"]
+                if ref:
+                    row["round_vs_reference"] = ref["round"] / m["round"]
+                    for p in ("train", "static_bn", "evaluate"):
+                        row[f"{p}_vs_reference"] = ref[p] / max(m[p], 1e-9)
+                if engine != REFERENCE_ENGINE:
+                    row["extract_aggregate_pct"] = 100 * (m["extract"] + m["aggregate"]) / max(m["round"], 1e-9)
+                rows.append(row)
+    return rows
+
+
+def write_summary(rows: list[dict], path: str) -> None:
+    """The summary rows; with several precisions, each row's ratio to the fp32 row of its workload, method, engine."""
+    fp32 = {(r["workload"], r["method"], r["engine"]): r for r in rows if r["precision"] == "fp32"}
+    if len({r["precision"] for r in rows}) > 1:
+        for row in rows:
+            twin = fp32.get((row["workload"], row["method"], row["engine"]))
+            if twin:
+                row["train_vs_fp32"] = twin["train"] / max(row["train"], 1e-9)
+                row["round_vs_fp32"] = twin["round"] / max(row["round"], 1e-9)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {path}")
+
+
+def summarize(paths: list[str], summary_csv: str | None) -> None:
+    """The summary of per-round CSVs already written (columns as :func:`write_csv` writes them; older files
+    without ``precision`` are fp32, and without ``peak_gflops`` get no %peak or compute bound)."""
+    rows = []
+    for path in paths:
+        with open(path, newline="") as handle:
+            rows += list(csv.DictReader(handle))
+    summary = []
+    for precision in dict.fromkeys(r.get("precision") or "fp32" for r in rows):
+        mine = [r for r in rows if (r.get("precision") or "fp32") == precision]
+        workloads = list(dict.fromkeys(r["workload"] for r in mine))
+        args = argparse.Namespace(
+            methods=list(dict.fromkeys(r["method"] for r in mine)),
+            engines=list(dict.fromkeys(r["engine"] for r in mine)),
+            precision=precision,
+            rounds=None,
+        )
+        medians: dict = {}
+        for key in {(r["workload"], r["method"], r["engine"]) for r in mine}:
+            timed = [r for r in mine if (r["workload"], r["method"], r["engine"]) == key]
+            medians[key] = {p: statistics.median(float(r[p]) for r in timed) for p in (*PHASES, "select")}
+            medians[key]["rounds"] = len(timed)
+        peaks = {float(r["peak_gflops"]) for r in mine if r.get("peak_gflops")}
+        if len(peaks) > 1:
+            raise SystemExit(f"{paths}: runs of precision {precision} measured different peaks {sorted(peaks)}")
+        peak = peaks.pop() if peaks else None
+        if peak:
+            for name in workloads:
+                medians[(name, "_flops")] = summary_flops(name, mine, args)
+        summary += summary_rows(medians, args, peak, workloads)
+    write_summary(summary, summary_csv or default_summary_path(paths[0]))
+
+
+def summary_flops(name: str, rows: list[dict], args: argparse.Namespace) -> dict[str, float]:
+    """The FLOPs of a workload as the run computed them: its data's size from the CSV, its first method."""
+    first = next(r for r in rows if r["workload"] == name)
+    workload = WORKLOADS[name]
+    n_train, n_test = int(first["train_images"]), int(first["test_images"])
+    if workload.dataset == "MNIST5k" and (n_train, n_test) == (4000, 1000):
+        data = load_data(workload, argparse.Namespace(mnist_train=0, synthetic=False))
+    else:
+        shape = (3, 32, 32) if workload.dataset == "CIFAR10" else (1, 28, 28)
+        data = synthetic_images(workload.dataset, shape, n_train, n_test, workload.dataset == "CIFAR10")
+    partition = make_partition(data, "iid", 100, seed=0)
+    engine = next(e for e in args.engines if e != REFERENCE_ENGINE)
+    federation = build(workload, data, engine, args.methods[0], torch.device("cpu"), "global", partition, "fp32")
+    return workload_flops(federation, data)
+
+
+def default_summary_path(csv_path: str) -> str:
+    path = Path(csv_path)
+    return str(path.with_name(f"{path.stem}_summary{path.suffix}"))
 
 
 def write_csv(rows: list[dict], path: str, quiet: bool = False) -> None:
@@ -514,6 +665,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--csv", default="benchmarks/round_speed.csv")
+    parser.add_argument(
+        "--summary-csv", help="medians and derived ratios, a row per workload, method and engine (default: CSV_summary)"
+    )
+    parser.add_argument(
+        "--summarize",
+        nargs="+",
+        metavar="CSV",
+        help="write the summary of per-round CSVs already written; runs nothing",
+    )
     parser.add_argument("--eval-rates", default="global", choices=("global", "all"))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--synthetic", action="store_true", help="random MNIST-shaped data instead of MNIST5k")
@@ -548,7 +708,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.memory_child:
+    if args.summarize:
+        summarize(args.summarize, args.summary_csv)
+    elif args.memory_child:
         memory_child(args.memory_child, args.engines[-1], args.device)
     elif args.memory:
         run_memory(args)
