@@ -44,6 +44,10 @@ def train_argv(out: str, *extra: str, control: str = CONTROL) -> list[str]:
     return [*argv, *extra]
 
 
+def partition_argv(out: str, *extra: str) -> list[str]:
+    return ["partition", "--dataset", "MNIST5k", "--split", "iid", "--num-users", "4", "--out", out, *extra]
+
+
 def run_folder(folder: Path, control: str = CONTROL, files: tuple[str, ...] = ("config", "history", "eval", "model")):
     folder.mkdir(parents=True)
     if "config" in files:
@@ -87,6 +91,13 @@ def make_tree(root: Path) -> None:
     (root / "results" / "summary" / "history.csv").write_text(SUMMARY_HISTORY)
 
 
+def scratch_tree(tmp_path: Path, monkeypatch) -> Path:
+    """:func:`make_tree` in ``tmp_path``, made the working folder (the body of the test modules' ``tree`` fixture)."""
+    monkeypatch.chdir(tmp_path)
+    make_tree(tmp_path)
+    return tmp_path
+
+
 def snapshot(root: Path) -> dict[str, object]:
     """Every folder (None), symlink (its target) and file (its bytes) under ``root``, links not followed."""
     out: dict[str, object] = {}
@@ -112,3 +123,13 @@ def refused(argv: list[str], capsys) -> str:
     assert code == 2, stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
     return lines[0]
+
+
+def refused_unchanged(argv: list[str], needles: list[str], watched: Path, capsys) -> str:
+    """:func:`refused`, every needle in its error line, and nothing under ``watched`` changed; the line."""
+    before = snapshot(watched)
+    line = refused(argv, capsys)
+    for needle in needles:
+        assert needle in line, (needle, line)
+    assert snapshot(watched) == before, "a refused command changed the tree"
+    return line

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from guarded_tree import CONTROL, make_tree, refused, snapshot, train_argv
+from guarded_tree import CONTROL, partition_argv, refused_unchanged, scratch_tree, train_argv
 
 from heterofl.data import load_dataset, make_partition, write_partition
 from heterofl.data.partition import _CONTENT_KEYS, _hash
@@ -27,26 +27,19 @@ LONG = "x" * 300
 
 @pytest.fixture
 def tree(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    make_tree(tmp_path)
-    return tmp_path
+    return scratch_tree(tmp_path, monkeypatch)
 
 
 def _check(argv, needles, tree, capsys) -> str:
-    before = snapshot(tree / "results")
-    line = refused(argv, capsys)
-    for needle in needles:
-        assert needle in line, (needle, line)
-    assert snapshot(tree / "results") == before
-    return line
+    """Refused in one line with every needle, and ``results/`` unchanged (the tree's only watched part)."""
+    return refused_unchanged(argv, needles, tree / "results", capsys)
 
 
-PART = ["partition", "--dataset", "MNIST5k", "--split", "iid", "--num-users", "4"]
 CASES = [
     ("train-out-300-chars", train_argv(f"results/{LONG}"), ["--out", "300 bytes", "longer than the"]),
     ("train-log-300-chars", train_argv("results/new", "--log", f"{LONG}/t.log"), ["--log", "300 bytes"]),
     ("collect-out-300-chars", ["collect", "--run", "results/runs/run1", "--out", LONG], ["--out", "300 bytes"]),
-    ("partition-out-300-chars", [*PART, "--out", f"{LONG}.json"], ["--out", "305 bytes"]),
+    ("partition-out-300-chars", partition_argv(f"{LONG}.json"), ["--out", "305 bytes"]),
     (
         "control-arabic-digit",
         train_argv("results/new", control=CONTROL.replace("_4_", "_\u0664_")),
@@ -91,7 +84,7 @@ def test_partition_index_beyond_64_bits_is_refused(tree, capsys):
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
 def test_log_on_a_full_device_stops_with_path_and_errno(tree, capsys):
-    _check([*PART, "--out", "p.json", "--log", "/dev/full"], ["cannot write /dev/full", "(errno 28)"], tree, capsys)
+    _check(partition_argv("p.json", "--log", "/dev/full"), ["cannot write /dev/full", "(errno 28)"], tree, capsys)
 
 
 def test_figures_on_a_full_disk_name_the_file(tree, monkeypatch, capsys):

@@ -7,216 +7,124 @@ the option and path, and the whole tree (files, folders, symlinks, the file outs
 from __future__ import annotations
 
 import pytest
-from guarded_tree import OTHER_CONTROL, config, make_tree, refused, snapshot, train_argv
+from guarded_tree import OTHER_CONTROL, config, partition_argv, refused_unchanged, scratch_tree, train_argv
 
 from heterofl.errors import HeteroFLError
 from heterofl.write_guard import check_file_output, check_folder_output, check_run_folder, read_only_tree
 
 C = "results/committed"
+RUN1, NEW, OTHER = "results/runs/run1", "results/runs/new", "results/runs/other"
 SUMMARY = ["--runs-csv", f"{C}/summary/runs.csv"]
 FIGURES = ["figures", *SUMMARY, "--history-csv", f"{C}/summary/history.csv"]
+COLLECT = ["collect", "--run", RUN1]
+EVALUATE = ["evaluate", "--run", RUN1]
+REPRODUCE = ["reproduce", "--run", RUN1]
+SUMMARIZE = ["summarize", "--model", "conv"]
+FLEET = ["fleet", "--devices", "devices.yaml", "--fleet", "f", "--num-users", "4", "--seed", "0"]
+EXISTING = "existing result file"
 
-READ_ONLY = [
-    ("collect", ["collect", "--run", f"{C}/runs/run1", "--out", f"{C}/summary"], f"{C}/summary"),
-    ("aggregate-old-name", ["aggregate", "--run", f"{C}/runs/run1", "--out", f"{C}/summary"], f"{C}/summary"),
-    ("tables", ["tables", *SUMMARY, "--out", f"{C}/tables"], f"{C}/tables"),
-    ("figures", [*FIGURES, "--out", f"{C}/figures"], f"{C}/figures"),
-    ("report", ["report", "--runs", f"{C}/runs", "--out", C], C),
-    ("train-same-config", train_argv(f"{C}/runs/run1"), f"{C}/runs/run1"),
-    ("train-new-folder", train_argv(f"{C}/runs/new"), f"{C}/runs/new"),
-    ("train-through-symlink", train_argv("results/to_committed/runs/new"), "results/to_committed/runs/new"),
-    ("train-log", train_argv("results/runs/new", "--log", f"{C}/train.log"), f"{C}/train.log"),
-    ("evaluate-default-out", ["evaluate", "--run", f"{C}/runs/run1"], f"{C}/runs/run1/eval.csv"),
-    (
-        "partition",
-        ["partition", "--dataset", "MNIST5k", "--split", "iid", "--num-users", "4", "--out", f"{C}/partitions/p.json"],
-        f"{C}/partitions/p.json",
-    ),  # fmt: skip
-    (
-        "partition-stats",
-        [
-            "partition",
-            "--dataset",
-            "MNIST5k",
-            "--split",
-            "iid",
-            "--num-users",
-            "4",
-            "--out",
-            "results/p.json",
-            "--stats",
-            f"{C}/partitions/stats.csv",
-        ],
-        "stats.csv",
-    ),  # fmt: skip
-    (
-        "fleet",
-        [
-            "fleet",
-            "--devices",
-            "devices.yaml",
-            "--fleet",
-            "f",
-            "--num-users",
-            "4",
-            "--seed",
-            "0",
-            "--out",
-            f"{C}/fleet.json",
-        ],
-        f"{C}/fleet.json",
-    ),  # fmt: skip
-    ("heatmap", ["heatmap", "--stats", f"{C}/partitions/stats.csv", "--out", f"{C}/h.png"], f"{C}/h.png"),
-    ("summarize", ["summarize", "--model", "conv", "--out", f"{C}/summary/complexity.csv"], "complexity.csv"),
-    ("reproduce", ["reproduce", "--run", "results/runs/run1", "--out", f"{C}/again"], f"{C}/again"),
-    ("collect-log", ["collect", "--run", "results/runs/run1", "--out", "results/s2", "--log", f"{C}/c.log"], "c.log"),
-    ("tables-through-symlink", ["tables", *SUMMARY, "--out", "results/to_committed/tables"], "to_committed/tables"),
-]
+
+def case(name: str, argv: list[str], *needles: str):
+    """One refused command: its argv and what its error line must say."""
+    return pytest.param(argv, list(needles), id=name)
+
+
+def onto(name: str, argv: list[str], option: str, path: str, *needles: str):
+    """``argv`` with ``option path`` added: the error line names the option, the path and ``needles``."""
+    return case(name, [*argv, option, path], option, path, *needles)
+
+
+def train_into(name: str, folder: str, *needles: str):
+    """``heterofl train --out folder``: the error line names the folder and ``needles``."""
+    return case(name, train_argv(folder), folder, *needles)
 
 
 @pytest.fixture
 def tree(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    make_tree(tmp_path)
-    return tmp_path
+    return scratch_tree(tmp_path, monkeypatch)
 
 
-def _check(argv, needles, tree, capsys) -> str:
-    before = snapshot(tree)
-    line = refused(argv, capsys)
-    for needle in needles:
-        assert needle in line, (needle, line)
-    assert snapshot(tree) == before, "a refused command changed the tree"
-    return line
+READ_ONLY = [  # the needle: the path named (the test adds what every read-only refusal says)
+    case("collect", ["collect", "--run", f"{C}/runs/run1", "--out", f"{C}/summary"], f"{C}/summary"),
+    case("aggregate-old-name", ["aggregate", "--run", f"{C}/runs/run1", "--out", f"{C}/summary"], f"{C}/summary"),
+    case("tables", ["tables", *SUMMARY, "--out", f"{C}/tables"], f"{C}/tables"),
+    case("figures", [*FIGURES, "--out", f"{C}/figures"], f"{C}/figures"),
+    case("report", ["report", "--runs", f"{C}/runs", "--out", C], C),
+    train_into("train-same-config", f"{C}/runs/run1"),
+    train_into("train-new-folder", f"{C}/runs/new"),
+    train_into("train-through-symlink", "results/to_committed/runs/new"),
+    case("train-log", train_argv(NEW, "--log", f"{C}/train.log"), f"{C}/train.log"),
+    case("evaluate-default-out", ["evaluate", "--run", f"{C}/runs/run1"], f"{C}/runs/run1/eval.csv"),
+    case("partition", partition_argv(f"{C}/partitions/p.json"), f"{C}/partitions/p.json"),
+    case("partition-stats", partition_argv("results/p.json", "--stats", f"{C}/partitions/stats.csv"), "stats.csv"),
+    case("fleet", [*FLEET, "--out", f"{C}/fleet.json"], f"{C}/fleet.json"),
+    case("heatmap", ["heatmap", "--stats", f"{C}/partitions/stats.csv", "--out", f"{C}/h.png"], f"{C}/h.png"),
+    case("summarize", [*SUMMARIZE, "--out", f"{C}/summary/complexity.csv"], "complexity.csv"),
+    case("reproduce", [*REPRODUCE, "--out", f"{C}/again"], f"{C}/again"),
+    case("collect-log", [*COLLECT, "--out", "results/s2", "--log", f"{C}/c.log"], "c.log"),
+    case("tables-through-symlink", ["tables", *SUMMARY, "--out", "results/to_committed/tables"], "to_committed/tables"),
+]
 
 
-@pytest.mark.parametrize(("argv", "path"), [c[1:] for c in READ_ONLY], ids=[c[0] for c in READ_ONLY])
-def test_read_only_tree_is_never_written(argv, path, tree, capsys):
-    _check(argv, [path, "read-only results tree", "allowed:"], tree, capsys)
+@pytest.mark.parametrize(("argv", "needles"), READ_ONLY)
+def test_read_only_tree_is_never_written(argv, needles, tree, capsys):
+    refused_unchanged(argv, [*needles, "read-only results tree", "allowed:"], tree, capsys)
 
 
 SYMLINKS = [
-    ("train-log-symlink-in-run", train_argv("results/runs/linked"), ["--out", "results/runs/linked/train.log"]),
-    ("train-log-option", train_argv("results/runs/new", "--log", "results/log_link"), ["--log", "results/log_link"]),
-    (
-        "collect-log",
-        ["collect", "--run", "results/runs/run1", "--out", "results/s2", "--log", "results/log_link"],
-        ["--log", "results/log_link"],
-    ),  # fmt: skip
+    case("train-log-symlink-in-run", train_argv("results/runs/linked"), "--out", "results/runs/linked/train.log"),
+    onto("train-log-option", train_argv(NEW), "--log", "results/log_link"),
+    onto("collect-log", [*COLLECT, "--out", "results/s2"], "--log", "results/log_link"),
 ]
 
 
-@pytest.mark.parametrize(("argv", "needles"), [c[1:] for c in SYMLINKS], ids=[c[0] for c in SYMLINKS])
+@pytest.mark.parametrize(("argv", "needles"), SYMLINKS)
 def test_no_write_through_a_symlink(argv, needles, tree, capsys):
-    _check(argv, [*needles, "symbolic link"], tree, capsys)
+    refused_unchanged(argv, [*needles, "symbolic link"], tree, capsys)
 
 
 RESULT_FILES = [
-    (
-        "evaluate-over-history",
-        ["evaluate", "--run", "results/runs/run1", "--out", "results/runs/run1/history.csv"],
-        ["--out", "results/runs/run1/history.csv", "existing result file"],
-    ),  # fmt: skip
-    (
-        "evaluate-over-summary",
-        ["evaluate", "--run", "results/runs/run1", "--out", "results/summary/runs.csv"],
-        ["--out", "results/summary/runs.csv", "existing result file"],
-    ),  # fmt: skip
-    (
-        "train-log-into-history",
-        train_argv("results/runs/new", "--log", "results/runs/other/history.csv"),
-        ["--log", "results/runs/other/history.csv", "existing result file"],
-    ),  # fmt: skip
-    (
-        "train-log-into-other-run",
-        train_argv("results/runs/new", "--log", "results/runs/other/train.log"),
-        ["--log", "results/runs/other/train.log", "inside the run folder"],
-    ),  # fmt: skip
-    (
-        "partition-over-config",
-        [
-            "partition",
-            "--dataset",
-            "MNIST5k",
-            "--split",
-            "iid",
-            "--num-users",
-            "4",
-            "--out",
-            "results/runs/run1/config.yaml",
-        ],
-        ["--out", "config.yaml"],
-    ),  # fmt: skip
-    (
-        "summarize-over-eval",
-        ["summarize", "--model", "conv", "--out", "results/runs/run1/eval.csv"],
-        ["--out", "results/runs/run1/eval.csv", "existing result file"],
-    ),  # fmt: skip
-    (
-        "evaluate-log-in-other-run",
-        ["evaluate", "--run", "results/runs/run1", "--log", "results/runs/other/e.log"],
-        ["--log", "results/runs/other/e.log", "inside the run folder"],
-    ),  # fmt: skip
+    onto("evaluate-over-history", EVALUATE, "--out", f"{RUN1}/history.csv", EXISTING),
+    onto("evaluate-over-summary", EVALUATE, "--out", "results/summary/runs.csv", EXISTING),
+    onto("train-log-into-history", train_argv(NEW), "--log", f"{OTHER}/history.csv", EXISTING),
+    onto("train-log-into-other-run", train_argv(NEW), "--log", f"{OTHER}/train.log", "inside the run folder"),
+    case("partition-over-config", partition_argv(f"{RUN1}/config.yaml"), "--out", "config.yaml"),
+    onto("summarize-over-eval", SUMMARIZE, "--out", f"{RUN1}/eval.csv", EXISTING),
+    onto("evaluate-log-in-other-run", EVALUATE, "--log", f"{OTHER}/e.log", "inside the run folder"),
 ]
 
 
-@pytest.mark.parametrize(("argv", "needles"), [c[1:] for c in RESULT_FILES], ids=[c[0] for c in RESULT_FILES])
+@pytest.mark.parametrize(("argv", "needles"), RESULT_FILES)
 def test_no_output_onto_another_result_file(argv, needles, tree, capsys):
-    _check(argv, needles, tree, capsys)
+    refused_unchanged(argv, needles, tree, capsys)
 
 
 RUN_FOLDERS = [
-    (
+    case(
         "finished-other-config",
-        train_argv("results/runs/run1", control=OTHER_CONTROL),
-        [
-            "--out",
-            "results/runs/run1",
-            "another configuration",
-            f"control: '1_4_0.5_iid_fix_e1_bn_1_1' there, '{OTHER_CONTROL}' requested",
-        ],
-    ),  # fmt: skip
-    (
-        "seed-differs",
-        [*train_argv("results/runs/run1"), "--seed", "3"],
-        ["results/runs/run1", "seed: 0 there, 3 requested"],
+        train_argv(RUN1, control=OTHER_CONTROL),
+        "--out",
+        RUN1,
+        "another configuration",
+        f"control: '1_4_0.5_iid_fix_e1_bn_1_1' there, '{OTHER_CONTROL}' requested",
     ),
-    (
-        "config-only-no-checkpoint",
-        train_argv("results/runs/config_only"),
-        ["results/runs/config_only", "another configuration"],
-    ),  # fmt: skip
-    ("run-files-without-config", train_argv("results/runs/orphan"), ["results/runs/orphan", "no config.yaml"]),
-    ("unreadable-config", train_argv("results/runs/bad_config"), ["results/runs/bad_config", "cannot be read"]),
-    ("train-nested-in-run", train_argv("results/runs/run1/nested"), ["results/runs/run1/nested", "inside the run"]),
-    (
-        "reproduce-into-run",
-        ["reproduce", "--run", "results/runs/run1", "--out", "results/runs/run1"],
-        ["--out", "results/runs/run1", "is the run folder"],
-    ),  # fmt: skip
-    (
-        "reproduce-nested",
-        ["reproduce", "--run", "results/runs/run1", "--out", "results/runs/run1/again"],
-        ["--out", "results/runs/run1/again", "inside the run folder"],
-    ),  # fmt: skip
-    (
-        "reproduce-into-other-run",
-        ["reproduce", "--run", "results/runs/run1", "--out", "results/runs/other"],
-        ["--out", "results/runs/other"],
-    ),  # fmt: skip
-    (
-        "collect-into-run",
-        ["collect", "--run", "results/runs/run1", "--out", "results/runs/run1"],
-        ["--out", "results/runs/run1", "is the run folder"],
-    ),  # fmt: skip
-    ("tables-into-run", ["tables", *SUMMARY, "--out", "results/runs/run1/tables"], ["--out", "inside the run"]),
-    ("figures-into-run", [*FIGURES, "--out", "results/runs/other"], ["--out", "results/runs/other"]),
+    case("seed-differs", [*train_argv(RUN1), "--seed", "3"], RUN1, "seed: 0 there, 3 requested"),
+    train_into("config-only-no-checkpoint", "results/runs/config_only", "another configuration"),
+    train_into("run-files-without-config", "results/runs/orphan", "no config.yaml"),
+    train_into("unreadable-config", "results/runs/bad_config", "cannot be read"),
+    train_into("train-nested-in-run", f"{RUN1}/nested", "inside the run"),
+    onto("reproduce-into-run", REPRODUCE, "--out", RUN1, "is the run folder"),
+    onto("reproduce-nested", REPRODUCE, "--out", f"{RUN1}/again", "inside the run folder"),
+    onto("reproduce-into-other-run", REPRODUCE, "--out", OTHER),
+    onto("collect-into-run", COLLECT, "--out", RUN1, "is the run folder"),
+    case("tables-into-run", ["tables", *SUMMARY, "--out", f"{RUN1}/tables"], "--out", "inside the run"),
+    onto("figures-into-run", FIGURES, "--out", OTHER),
 ]
 
 
-@pytest.mark.parametrize(("argv", "needles"), [c[1:] for c in RUN_FOLDERS], ids=[c[0] for c in RUN_FOLDERS])
+@pytest.mark.parametrize(("argv", "needles"), RUN_FOLDERS)
 def test_run_folders_hold_one_configuration_and_no_nested_outputs(argv, needles, tree, capsys):
-    _check(argv, needles, tree, capsys)
+    refused_unchanged(argv, needles, tree, capsys)
 
 
 # ------------------------------------------------------------------ what the guard lets through

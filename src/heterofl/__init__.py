@@ -13,8 +13,7 @@ Names are imported on first use (PEP 562), so ``import heterofl`` and the CLI's 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from heterofl.lazy import lazy_names
 
 _PUBLIC = {
     "Control": "heterofl.config",
@@ -38,14 +37,4 @@ _PUBLIC = {
 }
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'heterofl' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_names(globals(), _PUBLIC)

@@ -6,8 +6,7 @@ heatmaps from statistics files without loading the data code (and PyTorch).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from heterofl.lazy import lazy_names
 
 _PUBLIC = {
     "DATASET_NAMES": "heterofl.data.datasets",
@@ -28,14 +27,4 @@ _PUBLIC = {
 }
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'heterofl.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_names(globals(), _PUBLIC)

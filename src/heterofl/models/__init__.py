@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from heterofl.layout import Layout
+from heterofl.lazy import lazy_names
 from heterofl.models.registry import MODELS, ModelSpec, model_names, model_spec
 
 if TYPE_CHECKING:
@@ -23,13 +23,8 @@ _ON_DEMAND = {  # they import PyTorch: loaded on first use (PEP 562), so the mod
     "masked_cross_entropy": "heterofl.models.layers",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _ON_DEMAND:
-        raise AttributeError(f"module 'heterofl.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_ON_DEMAND[name]), name)
-    globals()[name] = value
-    return value
+# only __getattr__: dir() stays the plain module listing
+__getattr__ = lazy_names(globals(), _ON_DEMAND)[0]
 
 
 class SliceableModel(Protocol):
