@@ -10,6 +10,7 @@ import torch
 from synthetic import image_dataset
 
 from heterofl.checkpoint import load_checkpoint, save_checkpoint
+from heterofl.cli import _train_header
 from heterofl.config import ExperimentConfig
 from heterofl.data import make_partition
 from heterofl.errors import HeteroFLError
@@ -171,6 +172,8 @@ def test_feddyn_is_off_by_default_and_named_in_the_run_when_on():
     on = ExperimentConfig.from_dict(BASE)
     assert "+feddyn0.1" in run_name(on)
     assert on.config_hash() != plain.config_hash()
+    assert "with DepthFL with FedDyn (alpha 0.1), 4 rounds" in _train_header(on, "out")
+    assert "with DepthFL, 4 rounds" in _train_header(plain, "out")
 
 
 @pytest.mark.parametrize(

@@ -277,6 +277,8 @@ def _train_header(config, out) -> str:
     every = f"every {config.eval_every} rounds" if config.eval_every > 1 else "every round"
     rates = "every rate" if config.eval_rates == "all" else "the global rate"
     method = method_spec(config.method).label
+    if config.feddyn_alpha:
+        method += f" with FedDyn (alpha {config.feddyn_alpha:g})"
     return (
         f"{out}: training {run_name(config)} ({config.dataset}, {config.model}) with {method}, "
         f"{config.rounds} rounds, evaluated {every} at {rates}"
