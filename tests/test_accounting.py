@@ -310,6 +310,23 @@ def test_fiarse_sparse_upload_is_its_own_cost_column_and_absent_without_fiarse_r
     assert "Sparse upload MB" not in alone.table.columns and "Sparse" not in alone.caption
 
 
+def test_a_variant_of_a_method_is_its_own_cost_row_not_an_extra_seed():
+    """DepthFL with and without FedDyn share the control string and the method: a run tagged +feddyn0.1
+    (final 90, reaching 90 % at round 2) is its own row beside the plain run (final 95, round 3), not a second
+    seed averaged into it (which would show n=2, round 2.5)."""
+    runs, history, cost = fabricated({0: [50.0, 80.0, 90.0, 95.0]})
+    plain = [f.assign(run="ctl+depthfl", method="depthfl") for f in (runs, history, cost)]
+    runs_v, history_v, cost_v = fabricated({0: [60.0, 85.0, 88.0, 90.0]})
+    variant = [f.assign(run="ctl+depthfl+feddyn0.1", method="depthfl") for f in (runs_v, history_v, cost_v)]
+    table = cost_table(
+        *(pd.concat(pair, ignore_index=True) for pair in zip(plain, variant, strict=True)), "MNIST5k", "iid"
+    )
+    rounds = dict(zip(table.table["Method"], table.raw["round_90"], strict=True))
+    assert rounds == {"depthfl": 3, "depthfl (feddyn0.1)": 2}
+    assert list(table.raw["n"]) == [1, 1]
+    assert "variant" not in cost_table(*plain, "MNIST5k", "iid").raw.columns  # no variant: the columns as before
+
+
 def test_only_evaluated_rounds_can_reach_a_level():
     """Evaluated at rounds 2 and 4 only (80 and 95): 85.5 is first seen at round 4, with all 4 rounds' cost."""
     raw = cost_table(*fabricated({0: [50.0, 80.0, 90.0, 95.0]}, eval_rounds=[2, 4]), "MNIST5k", "iid").raw.iloc[0]

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from heterofl.report.methods import run_variant
 from heterofl.report.seed_stats import global_metric, letter_order, metric_word
 from heterofl.report.tables import Table
 
@@ -118,13 +119,17 @@ def cost_table(runs: pd.DataFrame, history: pd.DataFrame, cost: pd.DataFrame, da
         return None
     runs_frame = pd.DataFrame(per_run)
     values = [c for c in runs_frame.columns if c not in configs.columns]
-    group = ["control", "method", "model_mode", "model_split_mode", "global_letter"]
+    variant = ""  # a method's variants (+feddyn0.1, +server-sgd, ...) are rows of their own, not extra seeds
+    if "run" in runs_frame.columns:
+        variant = [run_variant(r, m) for r, m in zip(runs_frame["run"], runs_frame["method"], strict=True)]
+    runs_frame = runs_frame.assign(variant=variant)
+    group = ["control", "method", "variant", "model_mode", "model_split_mode", "global_letter"]
     raw = runs_frame.groupby(group, sort=False)[values].mean().reset_index()
     raw["n"] = runs_frame.groupby(group, sort=False).size().to_numpy()
     raw = (
         raw.assign(_g=raw["global_letter"].map(letter_order))
-        .sort_values(["_g", "model_split_mode", "model_mode", "control", "method"], kind="stable")
-        .drop(columns=["_g"])
+        .sort_values(["_g", "model_split_mode", "model_mode", "control", "method", "variant"], kind="stable")
+        .drop(columns=["_g"] if raw["variant"].any() else ["_g", "variant"])  # the old columns when no variant
         .reset_index(drop=True)
     )
     return Table(
@@ -143,8 +148,9 @@ def _mac_unit(raw: pd.DataFrame) -> tuple[str, float]:
 def _formatted(raw: pd.DataFrame, dataset: str, lower: bool) -> pd.DataFrame:
     unit, scale = _mac_unit(raw)
     table = pd.DataFrame({"Control": raw["control"], "Model": raw["model_mode"], "Mode": raw["model_split_mode"]})
-    if raw["method"].nunique() > 1:
-        table["Method"] = raw["method"]
+    methods = raw["method"] + (raw["variant"].map(lambda v: f" ({v})" if v else "") if "variant" in raw else "")
+    if methods.nunique() > 1:
+        table["Method"] = methods
     table[f"Final {metric_word(dataset).lower()}"] = raw["final"].map(lambda v: f"{v:.2f}")
     for level in LEVELS:
         tag = f"within {100 - level} % of final" if lower else f"{level} % of final"

@@ -66,7 +66,9 @@ def paired_interval(differences: list[float]) -> tuple[float, float, float, int]
     return mean, mean - half, mean + half, n
 
 
-def _variant(run: object, method: str) -> str:
+def run_variant(run: object, method: str) -> str:
+    """The run name's tags other than its method and ResNet depth (``feddyn0.1``, ``server-sgd``, ...): a variant
+    of the method, which tables keep apart from the plain method."""
     if not isinstance(run, str) or "+" not in run:
         return ""
     tags = [t for t in tags_of(run) if t != method and not re.fullmatch(r"blocks\d+", t)]
@@ -78,7 +80,7 @@ def with_methods(runs: pd.DataFrame) -> pd.DataFrame:
     method = runs["method"].fillna(REFERENCE).astype(str) if "method" in runs.columns else REFERENCE
     out = runs.assign(method=method)
     if "run" in out.columns:
-        variant = [_variant(r, m) for r, m in zip(out["run"], out["method"], strict=True)]
+        variant = [run_variant(r, m) for r, m in zip(out["run"], out["method"], strict=True)]
     else:
         variant = [""] * len(out)
     labels = [METHOD_LABELS.get(m, m) + (f" ({v})" if v else "") for m, v in zip(out["method"], variant, strict=True)]
