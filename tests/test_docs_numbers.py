@@ -31,6 +31,7 @@ PAGES = {
             "7.70": "the difference of those two published numbers",
             "76.06": "DepthFL's published CIFAR-100 accuracy",
             "57.61": "HeteroFL's accuracy in DepthFL's published comparison",
+            "72.67": "DepthFL (FedAvg)'s published CIFAR-100 accuracy (DepthFL without FedDyn)",
         },
     ),
     "docs/system-heterogeneity.md": (
