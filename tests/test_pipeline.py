@@ -120,6 +120,30 @@ def test_ci_grid_runs_then_figures_rebuild_from_cache_without_training(tmp_path)
     assert not list(results.glob("runs/**/*.pt")), "figures must not retrain"
 
 
+def test_an_edited_setting_is_refused_before_snakemake_deletes_the_run_it_would_rerun(tmp_path):
+    """``lr`` is not part of a run's name, so editing it keeps every run's folder; Snakemake deletes a job's
+    outputs before it reruns it, which took a finished run's history and model before ``train`` refused its
+    checkpoint. The planner now names the folder and the changed setting, and nothing in it changes."""
+    from heterofl.grid import expand_runs
+    from heterofl.io import write_yaml
+
+    work = _workspace(tmp_path)
+    ci = yaml.safe_load((work / "config" / "ci.yaml").read_text())
+    run = expand_runs(ci)[0]
+    folder = work / ci["results"] / "runs" / run.key
+    folder.mkdir(parents=True)
+    write_yaml(folder / "config.yaml", run.config.replace(lr=0.5).to_dict())
+    (folder / "history.csv").write_text("round\n1\n")
+    (folder / "model.pt").write_bytes(b"weeks of GPU time")
+    before = _snapshot(folder)
+    for args in (("-n",), ("--cores", "1")):
+        result = _snakemake(work, *args, "--configfile", "config/ci.yaml", check=False)
+        assert result.returncode != 0, args
+        needle = f"runs/{run.key} holds a run of other settings (lr: 0.5 there, {run.config.lr!r} requested)"
+        assert needle in result.stderr, result.stderr[-2000:]
+        assert _snapshot(folder) == before, args
+
+
 def test_committed_default_results_rebuild_figures_without_training(tmp_path):
     work = _workspace(tmp_path, with_results=True)
     committed = work / "results" / "committed"

@@ -123,6 +123,32 @@ def damaged_run_files(folder: str | Path) -> list[str]:
     return problems
 
 
+def changed_settings(folder: str | Path, config: ExperimentConfig) -> str | None:
+    """The problem line when ``folder`` already holds a run (its ``config.yaml``) of other result-defining
+    settings than ``config``, None otherwise.
+
+    A setting that is not part of the run's name (``lr``, ``rounds``, ...) keeps the folder, so without this the
+    train job of the changed config would start in it, and Snakemake deletes a job's outputs before it runs:
+    the finished run's history and model would be lost before ``train`` refused its checkpoint."""
+    path = Path(folder) / RUN_FILES["config"]
+    if not path.is_file():
+        return None
+    try:
+        there = ExperimentConfig.from_dict(read_yaml_config(path))
+    except HeteroFLError as error:
+        return f"{shown_path(path)} is damaged: {error}"
+    if there.config_hash() == config.config_hash():
+        return None
+    old, new = there.result_fields(), config.result_fields()
+    differ = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+    details = ", ".join(f"{key}: {old.get(key)!r} there, {new.get(key)!r} requested" for key in differ)
+    return (
+        f"{shown_path(folder)} holds a run of other settings ({details}); rerunning it would delete its results."
+        " allowed: the changed config in its own results root (results: <another folder>),"
+        " or that run folder moved away"
+    )
+
+
 def cached_run(cache: str | Path, key: str, config: ExperimentConfig) -> tuple[Path | None, str]:
     """The cache's folder for run ``key`` if it finished there with the same result-defining settings.
 

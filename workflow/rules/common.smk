@@ -13,6 +13,7 @@ from heterofl.results import RUN_KEY_PATTERN, run_key_of
 from heterofl.pipeline_config import check as check_pipeline_config
 from heterofl.report.kinds import REPORT_CAPTIONS, report_subcategory
 from heterofl.results_roots import (
+    changed_settings,
     check_owner,
     check_roots,
     claim,
@@ -69,6 +70,12 @@ if workflow.is_main_process:
     for _folder in dict.fromkeys(SOURCES.values()):
         if is_finished(_folder):
             _problems += damaged_run_files(_folder)
+    # A run folder of this root that holds other settings (an edited lr, rounds, ...) is named before
+    # Snakemake would delete its outputs to rerun it.
+    for _key, _run in RUNS.items():
+        _changed = changed_settings(f"{R}/runs/{_key}", _run.config)
+        if _changed:
+            _problems.append(_changed)
 if _problems:
     for _line in _problems:
         print(f"error: {_line}", file=sys.stderr)
