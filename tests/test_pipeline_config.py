@@ -176,3 +176,20 @@ def test_depthfl_published_preset_is_its_setting_with_the_exact_per_round_decay(
         assert [depth_level(r, mode.global_rate, 4) for r in mode.rates] == [4, 3, 2, 1]
         for round_ in range(1, c.rounds + 1):
             assert learning_rate(c, round_) == pytest.approx(0.1 * 0.998 ** (round_ - 1), rel=1e-12), round_
+
+
+def test_depthfl_feddyn_preset_is_the_same_setting_with_the_authors_alpha():
+    """The published 76.06 row: DepthFL's preset above (through a YAML merge key) plus FedDyn with its code's
+    alpha 0.1; every other result-defining setting equal, so the two presets differ only by FedDyn."""
+    from heterofl.grid import expand_runs
+
+    config = yaml.safe_load((ROOT / "config" / "methods_published.yaml").read_text())
+    runs = expand_runs(config)
+    plain = {
+        r.config.seed: r.config for r in runs if r.experiment == "depthfl-cifar100" and r.config.method == "depthfl"
+    }
+    feddyn = {run.config.seed: run.config for run in runs if run.experiment == "depthfl-feddyn-cifar100"}
+    assert sorted(feddyn) == sorted(config["seeds"])
+    for seed, c in feddyn.items():
+        assert (c.method, c.feddyn_alpha) == ("depthfl", 0.1)
+        assert c.result_fields() == {**plain[seed].result_fields(), "feddyn_alpha": 0.1}
