@@ -483,9 +483,21 @@ def test_disk_errors_are_one_line_and_leave_no_partial_file(argv, error, line, s
     assert snapshot(scratch) == before, "a failed write left a partial or temporary file"
 
 
+def _failing_open(error: OSError):
+    real = pathlib.Path.open
+
+    def open_(self, mode="r", *args, **kwargs):  # torch files stream into the temporary file (heterofl.io.save_torch)
+        if "w" in mode:
+            raise error
+        return real(self, mode, *args, **kwargs)
+
+    return open_
+
+
 def test_disk_full_during_training_names_the_file(scratch, monkeypatch, capsys):
     """A full disk at the first checkpoint: one line naming checkpoint.pt, exit 2, no temporary file left."""
     monkeypatch.setattr(pathlib.Path, "write_bytes", _failing_write(OSError(errno.ENOSPC, "No space left")))
+    monkeypatch.setattr(pathlib.Path, "open", _failing_open(OSError(errno.ENOSPC, "No space left")))
     code, stderr = run_cli(train(out=NEW), False, scratch, capsys)
     lines = [x for x in stderr.splitlines() if x.strip()]
     assert code == 2 and len(lines) == 1, stderr

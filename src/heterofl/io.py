@@ -7,7 +7,6 @@ so a kill, a full disk or an exception leaves either the old file or the new one
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -78,8 +77,10 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
 
 
 def save_torch(path: str | Path, obj: Any) -> None:
-    buffer = io.BytesIO()
+    """``torch.save`` atomically, streamed into the temporary file rather than through an in-memory buffer:
+    no second copy in memory, and faster for large checkpoints (FedDyn's client states, measured by
+    ``benchmarks/feddyn_checkpoint.py``); a full disk still raises OSError, which names ``path``."""
     import torch  # on demand: the report path runs without PyTorch
 
-    torch.save(obj, buffer)
-    write_bytes(path, buffer.getvalue())
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        torch.save(obj, handle)
