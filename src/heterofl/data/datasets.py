@@ -16,7 +16,7 @@ import torch
 
 from heterofl.data import readers
 from heterofl.data.augment import augment_batch
-from heterofl.data.constants import CIFAR_MEAN, CIFAR_STD, MNIST_MEAN, MNIST_STD, NORMALIZATION, WIKITEXT_ROWS
+from heterofl.data.constants import MNIST_MEAN, MNIST_STD, NORMALIZATION, WIKITEXT_ROWS
 from heterofl.data.download import ensure_raw_files
 from heterofl.data.registry import dataset_names, dataset_spec, is_language
 
@@ -100,33 +100,17 @@ def _mnist5k() -> Dataset:
     )
 
 
-def _cifar10(root: Path, download: bool) -> Dataset:
-    folder = ensure_raw_files("CIFAR10", root, download)
-    (train_x, train_y), (test_x, test_y) = (readers.read_cifar(folder, train) for train in (True, False))
-    return Dataset(
-        "CIFAR10",
-        normalize_images(train_x, CIFAR_MEAN, CIFAR_STD),
-        train_y,
-        normalize_images(test_x, CIFAR_MEAN, CIFAR_STD),
-        test_y,
-        10,
-        True,
-    )
+def _cifar(name: str, reader: Callable, classes: int) -> Callable[[Path, bool], Dataset]:
+    """CIFAR10's or CIFAR100's loader: its python pickles, normalised with its own channel statistics."""
 
+    def load(root: Path, download: bool) -> Dataset:
+        folder = ensure_raw_files(name, root, download)
+        (train_x, train_y), (test_x, test_y) = (reader(folder, train) for train in (True, False))
+        mean, std = NORMALIZATION[name]
+        train_x, test_x = normalize_images(train_x, mean, std), normalize_images(test_x, mean, std)
+        return Dataset(name, train_x, train_y, test_x, test_y, classes, True)
 
-def _cifar100(root: Path, download: bool) -> Dataset:
-    folder = ensure_raw_files("CIFAR100", root, download)
-    (train_x, train_y), (test_x, test_y) = (readers.read_cifar100(folder, train) for train in (True, False))
-    mean, std = NORMALIZATION["CIFAR100"]
-    return Dataset(
-        "CIFAR100",
-        normalize_images(train_x, mean, std),
-        train_y,
-        normalize_images(test_x, mean, std),
-        test_y,
-        100,
-        True,
-    )
+    return load
 
 
 def _wikitext2(root: Path, download: bool) -> Dataset:
@@ -145,8 +129,8 @@ def _wikitext2(root: Path, download: bool) -> Dataset:
 LOADERS: dict[str, Callable[[Path, bool], Dataset]] = {
     "MNIST": _mnist,
     "MNIST5k": lambda root, download: _mnist5k(),
-    "CIFAR10": _cifar10,
-    "CIFAR100": _cifar100,
+    "CIFAR10": _cifar("CIFAR10", readers.read_cifar, 10),
+    "CIFAR100": _cifar("CIFAR100", readers.read_cifar100, 100),
     "WikiText2": _wikitext2,
 }
 
